@@ -1,0 +1,41 @@
+"""ctxkit: context engineering for agents.
+
+Every model call is assembled by a ContextPipeline from layers (cached prefix, history,
+retrieval, state, memory), and every call leaves a CallRecord: tokens by layer, cached vs.
+uncached, cost, and the reason for every cache miss.
+
+    from ctxkit import ContextPipeline
+    from ctxkit.layers import Prefix, History
+    from ctxkit.testing import ScriptedBackend
+
+    pipe = ContextPipeline(backend=ScriptedBackend(["hi"]),
+                           layers=[Prefix(system="You are terse."), History()])
+    pipe.run("hello")
+    print(pipe.report())
+"""
+
+from ._backend import Backend
+from ._block import Block, Provenance, canonical_json
+from ._budget import Candidate, GreedyPacker, Packer
+from ._draft import Breakpoint, Budget, Draft
+from ._drift import DriftEvent
+from ._errors import (
+    BackendError, BudgetError, CtxkitError, MissingExtraError, StoreError, UserError,
+)
+from ._pipeline import ContextPipeline
+from ._profile import CacheRules, Prices, Profile, profile_for, register_profile
+from ._record import CallRecord, LayerTokens, Trace, load_trace
+from ._tokens import TokenCounter, get_tokenizer
+from ._types import Response, Session, ToolCall, ToolResult, Turn, Usage
+
+Layer = object  # documentation alias: a layer is any callable(draft, turn) -> draft
+
+__all__ = [
+    "Backend", "BackendError", "Block", "Breakpoint", "Budget", "BudgetError", "CacheRules",
+    "CallRecord", "Candidate", "ContextPipeline", "CtxkitError", "Draft", "DriftEvent",
+    "GreedyPacker", "Layer", "LayerTokens", "MissingExtraError", "Packer", "Prices",
+    "Profile", "Provenance", "Response", "Session", "StoreError", "TokenCounter", "ToolCall",
+    "ToolResult", "Trace", "Turn", "Usage", "UserError", "canonical_json", "get_tokenizer",
+    "load_trace", "profile_for", "register_profile",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,251 @@
+"""Assembly of one call: layers → Draft → budget → breakpoints → cache prediction → drift.
+
+Owns the pure, synchronous part of a call that ``run`` and ``arun`` share, and the
+CallRecord built from it once the backend answered. Knows no wire format and does no I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._block import Block, Provenance
+from ._budget import Packer, apply_budget
+from ._cache import CacheModel, Prediction, place_breakpoints
+from ._draft import Budget, Draft
+from ._drift import DriftEvent, diagnose
+from ._errors import UserError
+from ._profile import Profile
+from ._record import BlockRecord, CallRecord, LayerTokens, LayoutNote, cost_usd
+from ._tokens import TokenCounter
+from ._types import Response, Turn, Usage
+
+Layer = Callable[[Draft, Turn], Any]
+
+
+def layer_name(layer: Any) -> str:
+    """A layer's name: its ``name`` attribute, else its function or class name."""
+    name = getattr(layer, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(getattr(layer, "__name__", type(layer).__name__)).lower()
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A draft ready to send, with everything the record will need."""
+
+    draft: Draft
+    turn: Turn
+    chain: list[str]
+    cumulative: list[int]
+    prediction: Prediction
+    drift: DriftEvent | None
+    layout: LayoutNote | None
+    layer_ids: dict[str, int]
+    num_rewrites: int
+
+
+def build_draft(layers: Sequence[Any], turn: Turn, *, profile: Profile, counter: TokenCounter,
+                budget: Budget, packer: Packer, user_block: Block | None) -> Draft:
+    draft = Draft(profile=profile, counter=counter, budget=budget)
+    for layer in layers:
+        out = layer(draft, turn)
+        if out is not None:
+            if not isinstance(out, Draft):
+                raise UserError(f"layer {layer_name(layer)!r} returned {type(out).__name__}; "
+                                "a layer returns the Draft it was given (or None)")
+            draft = out
+    if user_block is not None:
+        draft.add(user_block)
+    check_tool_pairing(draft.blocks)
+    apply_budget(draft, packer)
+    return draft
+
+
+def check_tool_pairing(blocks: Sequence[Block]) -> None:
+    """Every tool_use is answered by its tool_result before the next assistant turn,
+    and no tool_result lacks its call: what every provider requires."""
+    open_calls: dict[str, str] = {}
+    seen_assistant_after: set[str] = set()
+    for b in blocks:
+        if b.kind == "tool_use":
+            open_calls[str(b.call_id)] = str(b.name)
+        elif b.kind == "tool_result":
+            if b.call_id not in open_calls:
+                raise UserError(f"tool_result {b.call_id!r} has no matching tool_use before it; "
+                                "a tool call and its result must stay together")
+            del open_calls[str(b.call_id)]
+        elif b.role == "assistant" and open_calls:
+            seen_assistant_after.update(open_calls)
+    if seen_assistant_after or open_calls:
+        missing = sorted(seen_assistant_after or open_calls)
+        raise UserError(f"tool calls {missing} have no result; pass "
+                        "pipe.run(tool_results=[ToolResult(call_id=..., content=...)])")
+
+
+def prepare(draft: Draft, turn: Turn, cache: CacheModel, prev: Prepared | None,
+            layer_ids: dict[str, int], now: float) -> Prepared:
+    blocks = draft.blocks
+    cumulative = list(itertools.accumulate(draft.tokens(b) for b in blocks))
+    draft.breakpoints = place_breakpoints(blocks, cumulative, draft.profile.cache)
+    chain = draft.chain()
+    prediction = cache.predict(chain, cumulative, draft.breakpoints, now)
+    drift = layout = None
+    if prev is not None:
+        pd = prev.draft
+        end = pd.stable_end
+        prev_tokens = [draft.tokens(b) for b in pd.blocks[:end]]
+        rewrites = turn.session.rewrites
+        declared = draft.declared_rewrite or (
+            rewrites[-1] if len(rewrites) > prev.num_rewrites else None)
+        replaced = frozenset(n for n, i in layer_ids.items() if prev.layer_ids.get(n, i) != i)
+        drift = diagnose(pd.blocks[:end], blocks, prev_tokens, declared=declared,
+                         replaced_layers=replaced)
+        layout = diagnose_layout(pd, draft)
+    return Prepared(draft, turn, chain, cumulative, prediction, drift, layout, layer_ids,
+                    len(turn.session.rewrites))
+
+
+def diagnose_layout(prev: Draft, cur: Draft) -> LayoutNote | None:
+    """Tokens kept out of the cache because a changed layer precedes unchanged ones."""
+    order: list[str] = []
+    cur_by: dict[str, list[Block]] = {}
+    for b in cur.blocks:
+        if b.layer not in cur_by:
+            order.append(b.layer)
+            cur_by[b.layer] = []
+        cur_by[b.layer].append(b)
+    prev_by: dict[str, list[str]] = {}
+    for b in prev.blocks:
+        prev_by.setdefault(b.layer, []).append(b.hash)
+    changed_at = None
+    missed = 0
+    after: list[str] = []
+    for name in order:
+        cur_h = [b.hash for b in cur_by[name]]
+        old = prev_by.get(name, [])
+        unchanged = bool(old) and cur_h[:len(old)] == old
+        if changed_at is None:
+            if not unchanged and old:
+                changed_at = name
+        elif unchanged:
+            missed += sum(cur.tokens(b) for b in cur_by[name][:len(old)])
+            after.append(name)
+    if changed_at is None or missed == 0:
+        return None
+    return LayoutNote(
+        changed_layer=changed_at, unchanged_after=after, tokens_missed=missed,
+        advice=f"layer {changed_at!r} changed and sits before {', '.join(after)}: "
+               f"{missed:,} unchanged tokens miss the cache; move stable layers first",
+    )
+
+
+def _block_record(b: Block, tokens: int) -> BlockRecord:
+    return BlockRecord(layer=b.layer, key=b.key, role=b.role, kind=b.kind, hash=b.hash,
+                       tokens=tokens, cache=b.cache, must_keep=b.must_keep, score=b.score,
+                       trust=b.trust)
+
+
+def predicted_usage(p: Prepared, output_tokens: int) -> Usage:
+    pr = p.prediction
+    return Usage(input_tokens=pr.total + p.draft.framing_tokens, output_tokens=output_tokens,
+                 cache_read_tokens=pr.read, cache_write_tokens=pr.write,
+                 cache_write_1h_tokens=pr.write_1h)
+
+
+def by_layer(p: Prepared, usage: Usage) -> dict[str, LayerTokens]:
+    """Split each block's tokens into read / write / uncached by its position in the prompt."""
+    read_end = usage.cache_read_tokens
+    write_end = read_end + usage.cache_write_tokens
+    out: dict[str, LayerTokens] = {}
+    start = 0
+    for b, end in zip(p.draft.blocks, p.cumulative, strict=True):
+        r = max(0, min(end, read_end) - start)
+        w = max(0, min(end, write_end) - max(start, read_end))
+        lt = out.setdefault(b.layer, LayerTokens())
+        lt.read += r
+        lt.write += w
+        lt.uncached += (end - start) - r - w
+        start = end
+    if p.draft.framing_tokens:
+        out["framing"] = LayerTokens(uncached=p.draft.framing_tokens)
+    return out
+
+
+def _disagreement(pred: Usage, rep: Usage, exact: bool) -> str | None:
+    tol = max(64, int(0.05 * max(pred.input_tokens, rep.input_tokens)))
+    notes = []
+    if abs(pred.cache_read_tokens - rep.cache_read_tokens) > tol:
+        notes.append(f"cache read predicted {pred.cache_read_tokens:,}, reported "
+                     f"{rep.cache_read_tokens:,}")
+    if abs(pred.cache_write_tokens - rep.cache_write_tokens) > tol:
+        notes.append(f"cache write predicted {pred.cache_write_tokens:,}, reported "
+                     f"{rep.cache_write_tokens:,}")
+    if exact and abs(pred.input_tokens - rep.input_tokens) > max(16, pred.input_tokens // 50):
+        notes.append(f"input predicted {pred.input_tokens:,}, reported {rep.input_tokens:,}")
+    return "; ".join(notes) or None
+
+
+def make_record(p: Prepared, *, session_id: str, index: int, backend: str, started_at: float,
+                latency_s: float, response: Response | None, error: str | None,
+                output_tokens: int) -> CallRecord:
+    draft = p.draft
+    profile = draft.profile
+    pred = predicted_usage(p, output_tokens)
+    rep = response.usage if response is not None else None
+    use_reported = rep is not None and profile.cache.reports_cached
+    usage = rep if (use_reported and rep is not None) else pred
+    if rep is not None and not profile.cache.reports_cached:
+        # the backend reports totals but not cache hits: keep our split, its totals
+        usage = pred.model_copy(update={"output_tokens": rep.output_tokens})
+    disagreement = _disagreement(pred, rep, draft.counter.is_exact) if use_reported and rep \
+        else None
+    ok = error is None
+    blocks = [_block_record(b, t) for b, t in zip(
+        draft.blocks, _deltas(p.cumulative), strict=True)]
+    return CallRecord(
+        call_id=uuid.uuid4().hex[:16], session_id=session_id, index=index, turn=p.turn.index,
+        step=p.turn.step, started_at=started_at, latency_s=latency_s, backend=backend,
+        model=profile.name, ok=ok, error=error, tokenizer=draft.counter.name,
+        tokens_exact=draft.counter.is_exact, blocks=blocks,
+        dropped=[_block_record(b, draft.tokens(b)) for b in draft.dropped],
+        breakpoints=[(bp.index, bp.ttl) for bp in draft.breakpoints],
+        framing_tokens=draft.framing_tokens, predicted=pred,
+        reported=rep if use_reported else None, disagreement=disagreement,
+        by_layer=by_layer(p, usage) if ok else {},
+        cost_usd=cost_usd(usage, profile.prices) if ok else 0.0,
+        cost_uncached_usd=cost_usd(Usage(input_tokens=usage.input_tokens,
+                                         output_tokens=usage.output_tokens),
+                                   profile.prices) if ok else 0.0,
+        prices_as_of=profile.prices.as_of,
+        drift=[p.drift] if p.drift is not None else [], layout=p.layout,
+        prompt_hash=p.chain[-1] if p.chain else "", response=response,
+    )
+
+
+def _deltas(cumulative: list[int]) -> list[int]:
+    return [c - (cumulative[i - 1] if i else 0) for i, c in enumerate(cumulative)]
+
+
+def transcript_blocks(turn: Turn, response: Response) -> list[Block]:
+    """The assistant message of ``response`` as history blocks (thinking, text, tool calls)."""
+    from ._block import canonical_json
+
+    base = f"turn:{turn.index}:{turn.step}"
+    out: list[Block] = []
+    src = Provenance(source="agent", ref=response.model)
+    if response.thinking:
+        out.append(Block(layer="history", role="assistant", kind="thinking",
+                         content=response.thinking, key=f"{base}:thinking", provenance=src))
+    if response.text or not response.tool_calls:
+        out.append(Block(layer="history", role="assistant", content=response.text,
+                         key=f"{base}:assistant", provenance=src))
+    for call in response.tool_calls:
+        out.append(Block(layer="history", role="assistant", kind="tool_use", name=call.name,
+                         call_id=call.id, content=canonical_json(call.arguments),
+                         key=f"{base}:call:{call.id}", provenance=src))
+    return out

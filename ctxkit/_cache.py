@@ -1,0 +1,163 @@
+"""The prefix-cache model: where breakpoints go, and which tokens a call would read from
+cache, write to cache, or send uncached, under a profile's cache rules.
+
+Owns the per-session memory of what was cached (hash chain entries with expiry). Knows
+nothing of wire formats. Three kinds of rules (see CacheRules):
+
+* explicit (Anthropic): entries are created at breakpoints whose prefix reaches
+  ``min_tokens``; a breakpoint hits the longest entry among itself and the
+  ``lookback_blocks`` blocks before it; a read refreshes the entry's TTL.
+* automatic (OpenAI): the longest previously sent prefix is cached from ``min_tokens`` in
+  ``increment`` steps; writes cost nothing extra.
+* paged (vLLM, SGLang, the local engine): the longest previously sent prefix, floored to
+  whole KV blocks, never the whole prompt (the last token is always computed).
+
+Predictions are made at block granularity, so they may fall short of a provider's
+token-level match by part of a block; records flag disagreements with reported usage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ._block import Block
+from ._draft import Breakpoint
+from ._profile import CacheRules
+
+_TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+_AUTOMATIC_TTL = 300.0  # OpenAI keeps prefixes 5-10 minutes idle; assume the lower bound
+
+
+def place_breakpoints(blocks: list[Block], cumulative: list[int], rules: CacheRules
+                      ) -> list[Breakpoint]:
+    """Breakpoints after blocks that asked for caching, within the profile's rules.
+
+    A longer TTL may not follow a shorter one (the API requires 1h before 5m), so a 1h
+    request after a 5m one is downgraded. Prefixes shorter than ``min_tokens`` are not
+    cacheable and get no breakpoint. When more are requested than allowed, the last one
+    (the moving history breakpoint) is kept and the others are kept where they cover the
+    most new tokens.
+    """
+    if rules.kind != "explicit" or rules.max_breakpoints == 0:
+        return []
+    wanted: list[Breakpoint] = []
+    seen_5m = False
+    for i, b in enumerate(blocks):
+        if b.cache is None or cumulative[i] < rules.min_tokens:
+            continue
+        ttl = b.cache if b.cache in rules.ttls else rules.ttls[0]
+        if ttl == "5m":
+            seen_5m = True
+        elif seen_5m:
+            ttl = "5m"
+        wanted.append(Breakpoint(i, ttl))  # type: ignore[arg-type]
+    while len(wanted) > rules.max_breakpoints:
+        # drop the breakpoint (never the last) whose span since the previous one is smallest
+        def span(k: int) -> int:
+            prev = cumulative[wanted[k - 1].index] if k else 0
+            return cumulative[wanted[k].index] - prev
+
+        k = min(range(len(wanted) - 1), key=span)
+        del wanted[k]
+    return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Tokens of the block region of one call, split by how the cache treats them."""
+
+    read: int
+    write_5m: int
+    write_1h: int
+    total: int
+
+    @property
+    def write(self) -> int:
+        return self.write_5m + self.write_1h
+
+    @property
+    def uncached(self) -> int:
+        return self.total - self.read - self.write
+
+
+@dataclass
+class _Entry:
+    tokens: int
+    expires: float
+    ttl: float
+
+
+@dataclass
+class CacheModel:
+    """What one session has cached, and what the next call would read or write."""
+
+    rules: CacheRules
+    entries: dict[str, _Entry] = field(default_factory=dict)
+
+    def predict(self, chain: list[str], cumulative: list[int], breakpoints: list[Breakpoint],
+                now: float) -> Prediction:
+        total = cumulative[-1] if cumulative else 0
+        kind = self.rules.kind
+        if kind == "none" or not chain:
+            return Prediction(0, 0, 0, total)
+        if kind == "explicit":
+            return self._predict_explicit(chain, cumulative, breakpoints, now, total)
+        hit = self._longest_hit(chain, cumulative, now)
+        if kind == "automatic":
+            read = 0
+            if hit >= self.rules.min_tokens:
+                steps = (hit - self.rules.min_tokens) // self.rules.increment
+                read = self.rules.min_tokens + steps * self.rules.increment
+            return Prediction(read, 0, 0, total)
+        bs = self.rules.block_size
+        read = (min(hit, total - 1) // bs) * bs if total else 0
+        return Prediction(max(0, read), 0, 0, total)
+
+    def _longest_hit(self, chain: list[str], cumulative: list[int], now: float) -> int:
+        for i in range(len(chain) - 1, -1, -1):
+            e = self.entries.get(chain[i])
+            if e is not None and e.expires > now:
+                return cumulative[i]
+        return 0
+
+    def _predict_explicit(self, chain: list[str], cumulative: list[int],
+                          breakpoints: list[Breakpoint], now: float, total: int) -> Prediction:
+        read = 0
+        for bp in breakpoints:
+            lo = max(0, bp.index - self.rules.lookback_blocks)
+            for j in range(bp.index, lo - 1, -1):
+                e = self.entries.get(chain[j])
+                if e is not None and e.expires > now:
+                    read = max(read, cumulative[j])
+                    break
+        write_1h = write_5m = 0
+        done = read
+        for bp in breakpoints:
+            end = cumulative[bp.index]
+            if end <= done:
+                continue
+            if bp.ttl == "1h":
+                write_1h += end - done
+            else:
+                write_5m += end - done
+            done = end
+        return Prediction(read, write_5m, write_1h, total)
+
+    def commit(self, chain: list[str], cumulative: list[int], breakpoints: list[Breakpoint],
+               read: int, now: float) -> None:
+        """Remember what a successful call cached (and refresh what it read)."""
+        if self.rules.kind == "none":
+            return
+        if self.rules.kind == "explicit":
+            for bp in breakpoints:
+                ttl = _TTL_SECONDS[bp.ttl]
+                self.entries[chain[bp.index]] = _Entry(cumulative[bp.index], now + ttl, ttl)
+            in_chain = set(chain)
+            for h, e in self.entries.items():
+                if h in in_chain and e.tokens <= read and e.expires > now:
+                    e.expires = now + e.ttl
+        else:
+            ttl = _AUTOMATIC_TTL if self.rules.kind == "automatic" else float("inf")
+            for h, n in zip(chain, cumulative, strict=True):
+                self.entries[h] = _Entry(n, now + ttl, ttl)
+        self.entries = {h: e for h, e in self.entries.items() if e.expires > now}

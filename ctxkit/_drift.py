@@ -1,0 +1,196 @@
+"""Prefix drift diagnosis: which block broke the cache between two calls, and why.
+
+Owns the comparison of fingerprint chains and the classification of a change into a
+likely cause (timestamp, reordered keys or tools, added/removed tool, whitespace, id-like
+text, edited content). Works on plain text too, so ``ctxkit audit`` reuses it on other
+agents' logs. Knows nothing of backends or reports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from difflib import SequenceMatcher
+
+from pydantic import BaseModel
+
+from ._block import Block
+
+_DATE_LIKE = re.compile(
+    r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}(:\d{2})?|\b\d{10}(\.\d+)?\b|\b\d{13}\b"
+    r"|\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\b"
+    r"|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b"
+    r"|\d{1,2}/\d{1,2}/\d{2,4}|\b(today|yesterday|now)\b",
+    re.IGNORECASE,
+)
+_ID_LIKE = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{12,}\b"
+    r"|\b(req|msg|call|run|id)[_-][A-Za-z0-9]{6,}\b",
+    re.IGNORECASE,
+)
+
+CAUSES = (
+    "timestamp or date-like text", "id-like text (uuid, request id)", "reordered keys",
+    "reordered tools", "reordered blocks", "added tool", "removed tool", "added block",
+    "removed block", "whitespace", "tool schema changed", "content changed",
+)
+
+
+class DriftEvent(BaseModel):
+    """One break of the cached prefix between consecutive calls.
+
+    Attributes:
+        index: position of the first changed block in the previous call's stable region.
+        layer: the layer that owns that block.
+        key: the block's identity within its layer (e.g. ``tool:grep``).
+        cause: the likely cause, one of ``CAUSES``.
+        detail: a sentence naming what changed.
+        diff: a short before/after excerpt around the first differing character.
+        offset: character offset of the first difference within the block's content.
+        tokens_invalidated: tokens of the previous stable region from this block on.
+        declared: True when a layer declared the rewrite (e.g. compaction).
+        layer_replaced: True when the layer object itself was replaced between calls.
+    """
+
+    index: int
+    layer: str
+    key: str
+    cause: str
+    detail: str
+    diff: str = ""
+    offset: int = 0
+    tokens_invalidated: int = 0
+    declared: bool = False
+    layer_replaced: bool = False
+
+
+def first_difference(a: str, b: str) -> int:
+    """Index of the first differing character (len of the shorter when one prefixes the other)."""
+    n = min(len(a), len(b))
+    i = 0
+    # compare in strides first: long equal prefixes are the common case
+    step = 256
+    while i + step <= n and a[i:i + step] == b[i:i + step]:
+        i += step
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def short_diff(old: str, new: str, width: int = 48) -> str:
+    """A two-line excerpt around the first difference: ``- old`` / ``+ new``."""
+    i = first_difference(old, new)
+    lo = max(0, i - width // 2)
+
+    def cut(s: str) -> str:
+        seg = s[lo:i + width].replace("\n", "\\n")
+        return ("..." if lo else "") + seg + ("..." if i + width < len(s) else "")
+
+    return f"- {cut(old)}\n+ {cut(new)}"
+
+
+def _changed_segments(old: str, new: str) -> list[str]:
+    sm = SequenceMatcher(None, old, new, autojunk=False)
+    segs: list[str] = []
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag != "equal":
+            # widen to the surrounding token so "2026-11-2[8→9]" still reads as a date
+            a0, a1 = _widen(old, i1, i2)
+            b0, b1 = _widen(new, j1, j2)
+            segs += [old[a0:a1], new[b0:b1]]
+    return segs
+
+
+def _widen(s: str, i: int, j: int) -> tuple[int, int]:
+    while i > 0 and not s[i - 1].isspace() and i > j - 24:
+        i -= 1
+    while j < len(s) and not s[j].isspace() and j < i + 48:
+        j += 1
+    return i, j
+
+
+def classify_text_change(old: str, new: str) -> tuple[str, str]:
+    """The likely cause of a change from ``old`` to ``new`` and a sentence saying it."""
+    if old.split() == new.split():
+        return "whitespace", "only whitespace changed (trailing spaces, newlines, indentation)"
+    try:
+        jo, jn = json.loads(old), json.loads(new)
+    except ValueError:
+        jo = jn = None
+    if jo is not None and jo == jn:
+        return "reordered keys", "same JSON value with keys in another order; serialize with " \
+                                 "sorted keys (ctxkit.canonical_json)"
+    if old.count("\n") < 2000:  # difflib is quadratic in the worst case; keep it bounded
+        segs = " ".join(_changed_segments(old, new)) if len(old) + len(new) < 400_000 else ""
+    else:
+        segs = ""
+    if segs and _DATE_LIKE.search(segs):
+        return "timestamp or date-like text", "a date or time inside the text changed; move " \
+                                              "it out of the cached prefix (into the turn)"
+    if segs and _ID_LIKE.search(segs):
+        return "id-like text (uuid, request id)", "an id-like token changed; strip ids from " \
+                                                  "cached content or move them to the turn"
+    return "content changed", "the text was edited"
+
+
+def _tool_name(b: Block) -> str:
+    return b.name or b.key.removeprefix("tool:")
+
+
+def diagnose(prev: Sequence[Block], cur: Sequence[Block], prev_tokens: Sequence[int],
+             *, declared: str | None = None, replaced_layers: frozenset[str] = frozenset()
+             ) -> DriftEvent | None:
+    """The first break of ``prev`` (the previous call's stable region) inside ``cur``.
+
+    Returns None when ``cur`` starts with exactly ``prev`` (an append-only extension).
+    ``prev_tokens`` gives each previous block's tokens, to size the invalidated region.
+    """
+    n = len(prev)
+    i = 0
+    while i < n and i < len(cur) and prev[i].hash == cur[i].hash:
+        i += 1
+    if i == n:
+        return None
+    lost = sum(prev_tokens[i:])
+    old = prev[i]
+    new = cur[i] if i < len(cur) else None
+    layer = new.layer if new is not None and new.layer == old.layer else old.layer
+    ev = dict(index=i, layer=layer, key=old.key, tokens_invalidated=lost,
+              declared=declared is not None, layer_replaced=layer in replaced_layers)
+    prev_keys = [b.key for b in prev]
+    cur_keys = [b.key for b in cur]
+    if new is None:
+        return DriftEvent(**ev, cause="removed block",
+                          detail=f"block {old.key!r} of layer {old.layer!r} is gone")
+    if new.key != old.key:
+        moved = old.key in cur_keys and new.key in prev_keys
+        if old.kind == "tool" or new.kind == "tool":
+            if moved:
+                return DriftEvent(**ev, cause="reordered tools", diff=f"- {old.key}\n+ {new.key}",
+                                  detail=f"tool {_tool_name(new)!r} now comes where "
+                                         f"{_tool_name(old)!r} was; keep tools in a stable "
+                                         "(sorted) order")
+            if new.key not in prev_keys and new.kind == "tool":
+                return DriftEvent(**ev, cause="added tool", diff=f"+ {new.key}",
+                                  detail=f"tool {_tool_name(new)!r} was added; fix the tool list "
+                                         "at session start, or load tools through search")
+            return DriftEvent(**ev, cause="removed tool", diff=f"- {old.key}",
+                              detail=f"tool {_tool_name(old)!r} was removed")
+        if moved:
+            return DriftEvent(**ev, cause="reordered blocks", diff=f"- {old.key}\n+ {new.key}",
+                              detail=f"block {new.key!r} moved before {old.key!r}")
+        if new.key not in prev_keys:
+            return DriftEvent(**ev, cause="added block", diff=f"+ {new.key}",
+                              detail=f"block {new.key!r} was inserted into layer {new.layer!r}")
+        return DriftEvent(**ev, cause="removed block", diff=f"- {old.key}",
+                          detail=f"block {old.key!r} of layer {old.layer!r} is gone")
+    cause, detail = classify_text_change(old.content, new.content)
+    if cause == "content changed" and old.kind == "tool":
+        cause, detail = "tool schema changed", f"the schema of tool {_tool_name(old)!r} changed"
+    if old.role != new.role or old.kind != new.kind:
+        cause, detail = "content changed", f"role/kind changed: {old.role}/{old.kind} -> " \
+                                           f"{new.role}/{new.kind}"
+    return DriftEvent(**ev, cause=cause, detail=f"{old.key or old.layer}: {detail}",
+                      diff=short_diff(old.content, new.content),
+                      offset=first_difference(old.content, new.content))

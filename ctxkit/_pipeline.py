@@ -1,0 +1,305 @@
+"""ContextPipeline: layers in list order assemble every model call; the tool loop; records.
+
+Owns the session, the cache model, the previous call (for drift) and the records. The
+decision logic is one generator (``_loop``) that yields drafts to send and tools to run;
+``run`` drives it synchronously and ``arun`` asynchronously, so both share one code path.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._assembly import (
+    Prepared, build_draft, layer_name, make_record, prepare, transcript_blocks,
+)
+from ._backend import Backend
+from ._block import Block, Provenance, canonical_json
+from ._budget import GreedyPacker, Packer
+from ._cache import CacheModel
+from ._capture import publish
+from ._draft import Budget, Draft
+from ._errors import CtxkitError, UserError
+from ._record import CallRecord, Trace
+from ._types import Response, Session, ToolCall, ToolResult, Turn
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+@dataclass(slots=True)
+class _ToolRun:
+    fn: Callable[..., Any]
+    call: ToolCall
+
+
+class ContextPipeline:
+    """Assembles every model call from ``layers`` and records what it cost.
+
+    Args:
+        backend: where calls go (``ctxkit.backends.*`` or a ``ctxkit.testing`` double).
+        layers: the layers, stable first; list order is prompt order. ``pipe.layers`` is
+            this plain list: replace an item between calls and drift diagnosis reports it.
+        budget: the token budget (defaults to the profile's window minus an output reserve).
+        packer: chooses among flexible candidates (defaults to GreedyPacker).
+        trace: a JSONL path; every call appends its CallRecord there.
+        session_id: names the session in records (a random id by default).
+        max_steps: model calls per ``run`` in the tool loop before handing back.
+        clock: seconds since the epoch, for cache TTLs (injectable for tests).
+    """
+
+    def __init__(self, backend: Backend, layers: Iterable[Any], *, budget: Budget | None = None,
+                 packer: Packer | None = None, trace: str | Path | None = None,
+                 session_id: str | None = None, max_steps: int = 8,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not isinstance(backend, Backend):
+            raise UserError(f"backend must be a ctxkit Backend, got {type(backend).__name__}; "
+                            "see ctxkit.backends or ctxkit.testing.ScriptedBackend")
+        if max_steps < 1:
+            raise UserError("max_steps must be >= 1")
+        self.backend = backend
+        self.layers: list[Any] = list(layers)
+        for layer in self.layers:
+            if not callable(layer):
+                raise UserError(f"layer {layer!r} is not callable; a layer is "
+                                "__call__(draft, turn) -> draft")
+        self.budget = budget or Budget()
+        self.packer: Packer = packer or GreedyPacker()
+        self.trace = Trace(trace) if trace is not None else None
+        self.session = Session(id=session_id or uuid.uuid4().hex[:12])
+        self.records: list[CallRecord] = []
+        self.max_steps = max_steps
+        self.clock = clock
+        self._cache = CacheModel(backend.profile.cache)
+        self._prev: Prepared | None = None
+
+    # -- public entry points -------------------------------------------------------------
+
+    def run(self, message: str | None = None, *, tool_results: Sequence[ToolResult] = (),
+            max_steps: int | None = None) -> Response:
+        """Make the call(s) for one user turn and return the final reply."""
+        gen = self._loop(message, list(tool_results), max_steps or self.max_steps)
+        return _drive_sync(gen, self.backend)
+
+    async def arun(self, message: str | None = None, *,
+                   tool_results: Sequence[ToolResult] = (),
+                   max_steps: int | None = None) -> Response:
+        """Async ``run``: same decisions, awaited backend and tools."""
+        gen = self._loop(message, list(tool_results), max_steps or self.max_steps)
+        return await _drive_async(gen, self.backend)
+
+    def assemble(self, message: str | None = None, *,
+                 tool_results: Sequence[ToolResult] = ()) -> Draft:
+        """Dry run: the exact Draft the next ``run`` would send first; nothing is called,
+        recorded or stored."""
+        session = Session(id=self.session.id, transcript=list(self.session.transcript),
+                          num_turns=self.session.num_turns,
+                          pending_calls=dict(self.session.pending_calls),
+                          rewrites=list(self.session.rewrites))
+        self._accept_results(session, message, list(tool_results))
+        turn = Turn(index=session.num_turns, step=0, message=message, session=session)
+        return self._prepare(turn, message).draft
+
+    def report(self) -> Any:
+        """The session report: tokens by layer x cache, hit rate, cost, drift, latency."""
+        from .report import Report
+
+        return Report.from_records(self.records)
+
+    @property
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        """Python callables the tool loop may run, collected from the layers' ``functions``."""
+        out: dict[str, Callable[..., Any]] = {}
+        for layer in self.layers:
+            out.update(getattr(layer, "functions", None) or {})
+        return out
+
+    def close(self) -> None:
+        self.backend.close()
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    # -- the one code path ---------------------------------------------------------------
+
+    def _loop(self, message: str | None, tool_results: list[ToolResult], max_steps: int
+              ) -> Generator[Draft | _ToolRun, Any, Response]:
+        session = self.session
+        self._accept_results(session, message, tool_results)
+        turn_index = session.num_turns
+        pending_message = message
+        step = 0
+        while True:
+            turn = Turn(index=turn_index, step=step, message=message, session=session)
+            prep = self._prepare(turn, pending_message)
+            started = self.clock()
+            t0 = time.perf_counter()
+            try:
+                response = yield prep.draft
+            except Exception as exc:
+                self._record(prep, started, time.perf_counter() - t0, None, exc)
+                raise
+            if not isinstance(response, Response):
+                raise CtxkitError(f"backend {self.backend.name!r} returned "
+                                  f"{type(response).__name__}, not a Response")
+            record = self._record(prep, started, time.perf_counter() - t0, response, None)
+            response = response.model_copy(update={"record_id": record.call_id})
+            if pending_message is not None:
+                session.transcript.append(_user_block(turn_index, pending_message))
+                pending_message = None
+                session.num_turns += 1
+            session.transcript.extend(transcript_blocks(turn, response))
+            if not response.tool_calls:
+                return response
+            fns = self.functions
+            if step + 1 >= max_steps or any(c.name not in fns for c in response.tool_calls):
+                session.pending_calls = {c.id: c for c in response.tool_calls}
+                return response
+            for call in response.tool_calls:
+                result = yield _ToolRun(fns[call.name], call)
+                session.transcript.append(_result_block(result))
+            step += 1
+
+    def _accept_results(self, session: Session, message: str | None,
+                        results: list[ToolResult]) -> None:
+        if message is None and not results:
+            raise UserError("run() needs a message or tool_results")
+        if message is not None and not isinstance(message, str):
+            raise UserError(f"message must be str, got {type(message).__name__}")
+        pending = dict(session.pending_calls)
+        for r in results:
+            if r.call_id not in pending:
+                raise UserError(f"tool result for unknown call {r.call_id!r}; pending calls: "
+                                f"{sorted(pending) or 'none'}")
+            call = pending.pop(r.call_id)
+            if r.name is None:
+                r = r.model_copy(update={"name": call.name})
+            session.transcript.append(_result_block(r))
+        if pending:
+            raise UserError(f"calls {sorted(pending)} still need results; pass them as "
+                            "run(tool_results=[ToolResult(call_id=..., content=...)])")
+        session.pending_calls = {}
+
+    def _prepare(self, turn: Turn, message: str | None) -> Prepared:
+        user = _user_block(turn.index, message, layer="turn") if message is not None else None
+        draft = build_draft(self.layers, turn, profile=self.backend.profile,
+                            counter=self.backend.counter(), budget=self.budget,
+                            packer=self.packer, user_block=user)
+        ids = {layer_name(layer): id(layer) for layer in self.layers}
+        return prepare(draft, turn, self._cache, self._prev, ids, self.clock())
+
+    def _record(self, prep: Prepared, started: float, latency: float,
+                response: Response | None, exc: BaseException | None) -> CallRecord:
+        out_tokens = 0
+        if response is not None:
+            out_tokens = response.usage.output_tokens if response.usage else (
+                self.backend.count_tokens(response.text) + sum(
+                    self.backend.count_tokens(canonical_json(c.arguments))
+                    for c in response.tool_calls))
+        record = make_record(
+            prep, session_id=self.session.id, index=len(self.records),
+            backend=self.backend.name, started_at=started, latency_s=latency,
+            response=response, error=None if exc is None else f"{type(exc).__name__}: {exc}",
+            output_tokens=out_tokens)
+        if record.ok:
+            u = record.usage
+            self._cache.commit(prep.chain, prep.cumulative, prep.draft.breakpoints,
+                               u.cache_read_tokens, self.clock())
+            self._prev = prep
+        self.records.append(record)
+        if self.trace is not None:
+            self.trace.append(record)
+        publish(prep.draft, record)
+        return record
+
+
+def _user_block(turn: int, text: str, layer: str = "history") -> Block:
+    return Block(layer=layer, role="user", content=text, key=f"turn:{turn}:user",
+                 provenance=Provenance(source="user"))
+
+
+def _result_block(r: ToolResult) -> Block:
+    return Block(layer="history", role="tool", kind="tool_result", content=r.content,
+                 name=r.name, call_id=r.call_id, is_error=r.is_error, trust="untrusted",
+                 key=f"result:{r.call_id}", provenance=Provenance(source="tool", ref=r.name))
+
+
+def _tool_output(call: ToolCall, value: Any = None, exc: BaseException | None = None
+                 ) -> ToolResult:
+    if exc is not None:
+        return ToolResult(call_id=call.id, name=call.name, is_error=True,
+                          content=f"{type(exc).__name__}: {exc}")
+    text = value if isinstance(value, str) else canonical_json(value)
+    return ToolResult(call_id=call.id, name=call.name, content=_ANSI.sub("", text))
+
+
+def _bad_arguments(fn: Callable[..., Any], call: ToolCall) -> ToolResult | None:
+    try:
+        inspect.signature(fn).bind(**call.arguments)
+    except TypeError as exc:
+        return ToolResult(call_id=call.id, name=call.name, is_error=True,
+                          content=f"bad arguments for {call.name}: {exc}")
+    return None
+
+
+def _drive_sync(gen: Generator[Any, Any, Response], backend: Backend) -> Response:
+    import asyncio
+
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        try:
+            req = gen.throw(throw) if throw is not None else gen.send(send)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        send, throw = None, None
+        if isinstance(req, Draft):
+            try:
+                send = backend.complete(req)
+            except Exception as exc:  # recorded by the loop, then re-raised
+                throw = exc
+        else:
+            send = _bad_arguments(req.fn, req.call)
+            if send is None:
+                try:
+                    value = req.fn(**req.call.arguments)
+                    if inspect.isawaitable(value):
+                        value = asyncio.run(_await(value))
+                    send = _tool_output(req.call, value)
+                except Exception as exc:
+                    send = _tool_output(req.call, exc=exc)
+
+
+async def _await(x: Any) -> Any:
+    return await x
+
+
+async def _drive_async(gen: Generator[Any, Any, Response], backend: Backend) -> Response:
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        try:
+            req = gen.throw(throw) if throw is not None else gen.send(send)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        send, throw = None, None
+        if isinstance(req, Draft):
+            try:
+                send = await backend.acomplete(req)
+            except Exception as exc:
+                throw = exc
+        else:
+            send = _bad_arguments(req.fn, req.call)
+            if send is None:
+                try:
+                    value = req.fn(**req.call.arguments)
+                    if inspect.isawaitable(value):
+                        value = await value
+                    send = _tool_output(req.call, value)
+                except Exception as exc:
+                    send = _tool_output(req.call, exc=exc)

@@ -1,0 +1,188 @@
+"""Token counting that matches the provider, with counts cached by block hash.
+
+Owns: tokenizers (tiktoken encodings built offline from the vocabulary files the
+``bpe-openai`` package ships, Hugging Face ``tokenizers`` for local models, and a flagged
+estimate where no exact tokenizer exists) and the per-hash count cache. Knows nothing of
+layers or backends; a Profile names the tokenizer to use.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from ._block import Block
+from ._errors import UserError
+
+# tiktoken names each cached vocabulary by the sha1 of the URL it would download from.
+_TIKTOKEN_URLS = {
+    "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+    "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+}
+
+
+class Tokenizer(Protocol):
+    """What ctxkit needs of a tokenizer."""
+
+    name: str
+    is_exact: bool
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def count(self, text: str) -> int: ...
+
+
+def _seed_tiktoken_cache(encoding: str) -> None:
+    """Put the packaged vocabulary where tiktoken looks, so ``get_encoding`` needs no network."""
+    import bpe_openai
+
+    src = Path(bpe_openai.__file__).parent / "data" / f"{encoding}.tiktoken.gz"
+    if not src.exists():
+        raise UserError(
+            f"bpe-openai does not ship {encoding}; reinstall ctxkit (pip install -e .)"
+        )
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if not cache_dir:
+        cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    target = Path(cache_dir) / hashlib.sha1(_TIKTOKEN_URLS[encoding].encode()).hexdigest()
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(gzip.decompress(src.read_bytes()))
+    os.replace(tmp, target)  # atomic: a concurrent reader sees all or nothing
+
+
+class TiktokenTokenizer:
+    """OpenAI's BPE (cl100k_base, o200k_base) through tiktoken itself.
+
+    tiktoken verifies the vocabulary's sha256 on load, so counts are exactly tiktoken's.
+    """
+
+    is_exact = True
+
+    def __init__(self, encoding: str = "o200k_base") -> None:
+        if encoding not in _TIKTOKEN_URLS:
+            raise UserError(f"unknown encoding {encoding!r}; use one of {sorted(_TIKTOKEN_URLS)}")
+        import tiktoken
+
+        _seed_tiktoken_cache(encoding)
+        self.name = encoding
+        self._enc = tiktoken.get_encoding(encoding)
+
+    def encode(self, text: str) -> list[int]:
+        return self._enc.encode(text, disallowed_special=())
+
+    def count(self, text: str) -> int:
+        return len(self._enc.encode(text, disallowed_special=()))
+
+
+class HFTokenizer:
+    """A Hugging Face ``tokenizers`` tokenizer from a local ``tokenizer.json`` (no download)."""
+
+    is_exact = True
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        try:
+            from tokenizers import Tokenizer as _HF
+        except ImportError as exc:
+            from ._errors import MissingExtraError
+
+            raise MissingExtraError("engine", "tokenizers") from exc
+        p = Path(path)
+        file = p / "tokenizer.json" if p.is_dir() else p
+        if not file.exists():
+            raise UserError(f"no tokenizer.json at {file}; pass a model directory or the file")
+        self.name = f"hf:{file.parent.name}"
+        self._tok = _HF.from_file(str(file))
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def count(self, text: str) -> int:
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+
+class EstimateTokenizer:
+    """A flagged estimate for providers whose tokenizer is not public (e.g. Claude).
+
+    Counts o200k tokens and scales them by ``ratio`` (measured: Claude's tokenizer yields
+    roughly 1.1-1.2x o200k on English and code). Reports mark these counts as estimates.
+    """
+
+    is_exact = False
+
+    def __init__(self, ratio: float = 1.15, base: str = "o200k_base") -> None:
+        self.name = f"estimate({base}x{ratio:g})"
+        self._base = get_tokenizer(base)
+        self._ratio = ratio
+
+    def encode(self, text: str) -> list[int]:
+        raise UserError(
+            f"{self.name} is an estimate and cannot encode text; use an exact tokenizer"
+        )
+
+    def count(self, text: str) -> int:
+        return int(round(self._base.count(text) * self._ratio))
+
+
+@lru_cache(maxsize=16)
+def get_tokenizer(spec: str) -> Any:
+    """A tokenizer by spec: ``o200k_base``, ``cl100k_base``, ``estimate``, ``estimate:1.2``,
+    or ``hf:/path/to/model``. Tokenizers are shared per process."""
+    if spec in _TIKTOKEN_URLS:
+        return TiktokenTokenizer(spec)
+    if spec == "estimate" or spec.startswith("estimate:"):
+        ratio = float(spec.split(":", 1)[1]) if ":" in spec else 1.15
+        return EstimateTokenizer(ratio)
+    if spec.startswith("hf:"):
+        return HFTokenizer(spec[3:])
+    raise UserError(
+        f"unknown tokenizer {spec!r}; use o200k_base, cl100k_base, estimate[:ratio] or hf:PATH"
+    )
+
+
+class TokenCounter:
+    """Counts block tokens with one tokenizer, caching each count by block hash.
+
+    Blocks are immutable, so a hash seen before costs a dictionary lookup. The cache is a
+    bounded LRU (``max_entries``) and is safe to share between threads.
+    """
+
+    def __init__(self, tokenizer: Any, max_entries: int = 100_000) -> None:
+        self.tokenizer = tokenizer
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return str(self.tokenizer.name)
+
+    @property
+    def is_exact(self) -> bool:
+        return bool(self.tokenizer.is_exact)
+
+    def count_text(self, text: str) -> int:
+        return int(self.tokenizer.count(text))
+
+    def count(self, block: Block) -> int:
+        """Tokens of the block's content (message framing is the profile's business)."""
+        with self._lock:
+            hit = self._cache.get(block.hash)
+            if hit is not None:
+                self._cache.move_to_end(block.hash)
+                return hit
+        n = int(self.tokenizer.count(block.content))
+        with self._lock:
+            self._cache[block.hash] = n
+            if len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return n

@@ -1,0 +1,71 @@
+"""The ``ctxkit`` command line: demo, report, audit (and room for more).
+
+Owns argument parsing and dispatch only; each subcommand's work lives in its module
+(``ctxkit.demo``, ``ctxkit.report.cli``, ``ctxkit.audit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._errors import CtxkitError
+
+DESCRIPTION = """\
+ctxkit assembles every model call of an agent from layers (cached prefix, history,
+retrieval, state, memory) and reports where every token went: by layer, cached or not,
+what it cost, and why any cache miss happened.
+
+commands:
+  demo     run a multi-turn coding-agent session on a sample repository and show, turn by
+           turn, what was assembled; ends with the report (terminal + HTML). Offline by
+           default (a scripted stand-in model); live with ANTHROPIC_API_KEY or OPENAI_API_KEY.
+  report   render a trace written by ContextPipeline(trace=...) as a terminal table, JSON,
+           or a self-contained HTML page with charts.
+  audit    point it at another agent's recorded prompts (OpenAI/Anthropic message-list
+           JSONL, SWE-agent .traj, OpenHands prompt logs) and see its prefix reuse, cache
+           killers, duplicate tool outputs, and what ctxkit's ordering would save.
+
+run `ctxkit COMMAND --help` for each command's options.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctxkit", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"ctxkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from .demo import add_arguments as demo_args
+    from .report.cli import add_arguments as report_args
+    from .audit.cli import add_arguments as audit_args
+
+    demo_args(sub.add_parser("demo", help="run the offline coding-agent demo",
+                             formatter_class=argparse.RawDescriptionHelpFormatter))
+    report_args(sub.add_parser("report", help="render a trace (terminal, JSON, HTML)",
+                               formatter_class=argparse.RawDescriptionHelpFormatter))
+    audit_args(sub.add_parser("audit", help="audit another agent's recorded prompts",
+                              formatter_class=argparse.RawDescriptionHelpFormatter))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CtxkitError as exc:
+        print(f"ctxkit {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
