@@ -110,15 +110,33 @@ def _widen(s: str, i: int, j: int) -> tuple[int, int]:
     return i, j
 
 
+def _same_json_reordered(old: str, new: str) -> bool:
+    """True if the change lies inside a JSON value embedded at the same place in both
+    texts, and that value is equal once parsed (keys or whitespace reordered)."""
+    p = first_difference(old, new)
+    dec = json.JSONDecoder()
+    tries = 0
+    for i in range(min(p, len(old) - 1), -1, -1):
+        if old[i] not in "{[" or new[i:i + 1] != old[i]:
+            continue
+        tries += 1
+        if tries > 50:
+            break
+        try:
+            vo, eo = dec.raw_decode(old, i)
+            vn, en = dec.raw_decode(new, i)
+        except ValueError:
+            continue
+        if eo > p and en > p:
+            return bool(vo == vn and old[eo:] == new[en:])
+    return False
+
+
 def classify_text_change(old: str, new: str) -> tuple[str, str]:
     """The likely cause of a change from ``old`` to ``new`` and a sentence saying it."""
     if old.split() == new.split():
         return "whitespace", "only whitespace changed (trailing spaces, newlines, indentation)"
-    try:
-        jo, jn = json.loads(old), json.loads(new)
-    except ValueError:
-        jo = jn = None
-    if jo is not None and jo == jn:
+    if _same_json_reordered(old, new):
         return "reordered keys", "same JSON value with keys in another order; serialize with " \
                                  "sorted keys (ctxkit.canonical_json)"
     if old.count("\n") < 2000:  # difflib is quadratic in the worst case; keep it bounded

@@ -41,9 +41,12 @@ class Tokenizer(Protocol):
 
 def _seed_tiktoken_cache(encoding: str) -> None:
     """Put the packaged vocabulary where tiktoken looks, so ``get_encoding`` needs no network."""
-    import bpe_openai
+    import importlib.util
 
-    src = Path(bpe_openai.__file__).parent / "data" / f"{encoding}.tiktoken.gz"
+    # locate the package's data without importing it (its import does more than we need)
+    spec = importlib.util.find_spec("bpe_openai")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    src = Path(roots[0] if roots else ".") / "data" / f"{encoding}.tiktoken.gz"
     if not src.exists():
         raise UserError(
             f"bpe-openai does not ship {encoding}; reinstall ctxkit (pip install -e .)"
