@@ -82,7 +82,7 @@ class Backend(ABC):
             yield resp.text
         yield resp
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections; the backend is unusable afterwards."""
 
     async def aclose(self) -> None:

@@ -31,9 +31,18 @@ _ID_LIKE = re.compile(
 )
 
 CAUSES = (
-    "timestamp or date-like text", "id-like text (uuid, request id)", "reordered keys",
-    "reordered tools", "reordered blocks", "added tool", "removed tool", "added block",
-    "removed block", "whitespace", "tool schema changed", "content changed",
+    "timestamp or date-like text",
+    "id-like text (uuid, request id)",
+    "reordered keys",
+    "reordered tools",
+    "reordered blocks",
+    "added tool",
+    "removed tool",
+    "added block",
+    "removed block",
+    "whitespace",
+    "tool schema changed",
+    "content changed",
 )
 
 
@@ -71,7 +80,7 @@ def first_difference(a: str, b: str) -> int:
     i = 0
     # compare in strides first: long equal prefixes are the common case
     step = 256
-    while i + step <= n and a[i:i + step] == b[i:i + step]:
+    while i + step <= n and a[i : i + step] == b[i : i + step]:
         i += step
     while i < n and a[i] == b[i]:
         i += 1
@@ -84,7 +93,7 @@ def short_diff(old: str, new: str, width: int = 48) -> str:
     lo = max(0, i - width // 2)
 
     def cut(s: str) -> str:
-        seg = s[lo:i + width].replace("\n", "\\n")
+        seg = s[lo : i + width].replace("\n", "\\n")
         return ("..." if lo else "") + seg + ("..." if i + width < len(s) else "")
 
     return f"- {cut(old)}\n+ {cut(new)}"
@@ -117,7 +126,7 @@ def _same_json_reordered(old: str, new: str) -> bool:
     dec = json.JSONDecoder()
     tries = 0
     for i in range(min(p, len(old) - 1), -1, -1):
-        if old[i] not in "{[" or new[i:i + 1] != old[i]:
+        if old[i] not in "{[" or new[i : i + 1] != old[i]:
             continue
         tries += 1
         if tries > 50:
@@ -137,18 +146,26 @@ def classify_text_change(old: str, new: str) -> tuple[str, str]:
     if old.split() == new.split():
         return "whitespace", "only whitespace changed (trailing spaces, newlines, indentation)"
     if _same_json_reordered(old, new):
-        return "reordered keys", "same JSON value with keys in another order; serialize with " \
-                                 "sorted keys (ctxkit.canonical_json)"
+        return (
+            "reordered keys",
+            "same JSON value with keys in another order; serialize with "
+            "sorted keys (ctxkit.canonical_json)",
+        )
     if old.count("\n") < 2000:  # difflib is quadratic in the worst case; keep it bounded
         segs = " ".join(_changed_segments(old, new)) if len(old) + len(new) < 400_000 else ""
     else:
         segs = ""
     if segs and _DATE_LIKE.search(segs):
-        return "timestamp or date-like text", "a date or time inside the text changed; move " \
-                                              "it out of the cached prefix (into the turn)"
+        return (
+            "timestamp or date-like text",
+            "a date or time inside the text changed; move "
+            "it out of the cached prefix (into the turn)",
+        )
     if segs and _ID_LIKE.search(segs):
-        return "id-like text (uuid, request id)", "an id-like token changed; strip ids from " \
-                                                  "cached content or move them to the turn"
+        return (
+            "id-like text (uuid, request id)",
+            "an id-like token changed; strip ids from cached content or move them to the turn",
+        )
     return "content changed", "the text was edited"
 
 
@@ -156,9 +173,14 @@ def _tool_name(b: Block) -> str:
     return b.name or b.key.removeprefix("tool:")
 
 
-def diagnose(prev: Sequence[Block], cur: Sequence[Block], prev_tokens: Sequence[int],
-             *, declared: str | None = None, replaced_layers: frozenset[str] = frozenset()
-             ) -> DriftEvent | None:
+def diagnose(
+    prev: Sequence[Block],
+    cur: Sequence[Block],
+    prev_tokens: Sequence[int],
+    *,
+    declared: str | None = None,
+    replaced_layers: frozenset[str] = frozenset(),
+) -> DriftEvent | None:
     """The first break of ``prev`` (the previous call's stable region) inside ``cur``.
 
     Returns None when ``cur`` starts with exactly ``prev`` (an append-only extension).
@@ -174,41 +196,78 @@ def diagnose(prev: Sequence[Block], cur: Sequence[Block], prev_tokens: Sequence[
     old = prev[i]
     new = cur[i] if i < len(cur) else None
     layer = new.layer if new is not None and new.layer == old.layer else old.layer
-    ev = dict(index=i, layer=layer, key=old.key, tokens_invalidated=lost,
-              declared=declared is not None, layer_replaced=layer in replaced_layers)
+
+    def event(cause: str, detail: str, diff: str = "", offset: int = 0) -> DriftEvent:
+        return DriftEvent(
+            index=i,
+            layer=layer,
+            key=old.key,
+            cause=cause,
+            detail=detail,
+            diff=diff,
+            offset=offset,
+            tokens_invalidated=lost,
+            declared=declared is not None,
+            layer_replaced=layer in replaced_layers,
+        )
+
     prev_keys = [b.key for b in prev]
     cur_keys = [b.key for b in cur]
     if new is None:
-        return DriftEvent(**ev, cause="removed block",
-                          detail=f"block {old.key!r} of layer {old.layer!r} is gone")
+        return event(
+            cause="removed block", detail=f"block {old.key!r} of layer {old.layer!r} is gone"
+        )
     if new.key != old.key:
         moved = old.key in cur_keys and new.key in prev_keys
         if old.kind == "tool" or new.kind == "tool":
             if moved:
-                return DriftEvent(**ev, cause="reordered tools", diff=f"- {old.key}\n+ {new.key}",
-                                  detail=f"tool {_tool_name(new)!r} now comes where "
-                                         f"{_tool_name(old)!r} was; keep tools in a stable "
-                                         "(sorted) order")
+                return event(
+                    cause="reordered tools",
+                    diff=f"- {old.key}\n+ {new.key}",
+                    detail=f"tool {_tool_name(new)!r} now comes where "
+                    f"{_tool_name(old)!r} was; keep tools in a stable "
+                    "(sorted) order",
+                )
             if new.key not in prev_keys and new.kind == "tool":
-                return DriftEvent(**ev, cause="added tool", diff=f"+ {new.key}",
-                                  detail=f"tool {_tool_name(new)!r} was added; fix the tool list "
-                                         "at session start, or load tools through search")
-            return DriftEvent(**ev, cause="removed tool", diff=f"- {old.key}",
-                              detail=f"tool {_tool_name(old)!r} was removed")
+                return event(
+                    cause="added tool",
+                    diff=f"+ {new.key}",
+                    detail=f"tool {_tool_name(new)!r} was added; fix the tool list "
+                    "at session start, or load tools through search",
+                )
+            return event(
+                cause="removed tool",
+                diff=f"- {old.key}",
+                detail=f"tool {_tool_name(old)!r} was removed",
+            )
         if moved:
-            return DriftEvent(**ev, cause="reordered blocks", diff=f"- {old.key}\n+ {new.key}",
-                              detail=f"block {new.key!r} moved before {old.key!r}")
+            return event(
+                cause="reordered blocks",
+                diff=f"- {old.key}\n+ {new.key}",
+                detail=f"block {new.key!r} moved before {old.key!r}",
+            )
         if new.key not in prev_keys:
-            return DriftEvent(**ev, cause="added block", diff=f"+ {new.key}",
-                              detail=f"block {new.key!r} was inserted into layer {new.layer!r}")
-        return DriftEvent(**ev, cause="removed block", diff=f"- {old.key}",
-                          detail=f"block {old.key!r} of layer {old.layer!r} is gone")
+            return event(
+                cause="added block",
+                diff=f"+ {new.key}",
+                detail=f"block {new.key!r} was inserted into layer {new.layer!r}",
+            )
+        return event(
+            cause="removed block",
+            diff=f"- {old.key}",
+            detail=f"block {old.key!r} of layer {old.layer!r} is gone",
+        )
     cause, detail = classify_text_change(old.content, new.content)
     if cause == "content changed" and old.kind == "tool":
         cause, detail = "tool schema changed", f"the schema of tool {_tool_name(old)!r} changed"
     if old.role != new.role or old.kind != new.kind:
-        cause, detail = "content changed", f"role/kind changed: {old.role}/{old.kind} -> " \
-                                           f"{new.role}/{new.kind}"
-    return DriftEvent(**ev, cause=cause, detail=f"{old.key or old.layer}: {detail}",
-                      diff=short_diff(old.content, new.content),
-                      offset=first_difference(old.content, new.content))
+        cause, detail = (
+            "content changed",
+            f"role/kind changed: {old.role}/{old.kind} -> {new.role}/{new.kind}",
+        )
+    return event(
+        cause=cause,
+        detail=f"{old.key or old.layer}: {detail}",
+        diff=short_diff(old.content, new.content),
+        offset=first_difference(old.content, new.content),
+    )

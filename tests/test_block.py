@@ -12,7 +12,8 @@ def test_hash_is_deterministic_and_covers_only_what_the_model_sees() -> None:
     assert a.hash == b.hash
     assert a.serialize() == b.serialize()
     assert a.hash != c.hash and a.hash != d.hash
-    assert Block(layer="x", content="héllo").serialize() == Block(layer="y", content="héllo").serialize()
+    x, y = Block(layer="x", content="héllo"), Block(layer="y", content="héllo")
+    assert x.serialize() == y.serialize()
 
 
 def test_canonical_json_ignores_key_order() -> None:

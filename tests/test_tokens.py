@@ -35,9 +35,8 @@ def test_counts_equal_tiktoken_on_any_text(text: str) -> None:
 
 def test_vocabulary_comes_from_the_package_not_the_network(tmp_path) -> None:
     # a fresh cache directory: tiktoken must find the vocabulary ctxkit seeded from bpe-openai
-    code = ("import os; os.environ['TIKTOKEN_CACHE_DIR'] = %r; "
-            "from ctxkit import get_tokenizer; print(get_tokenizer('cl100k_base').count('a b c'))"
-            % str(tmp_path))
+    code = (f"import os; os.environ['TIKTOKEN_CACHE_DIR'] = {str(tmp_path)!r}; "
+            "from ctxkit import get_tokenizer; print(get_tokenizer('cl100k_base').count('a b c'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PATH": "", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""})
     assert out.stdout.strip() == "3"

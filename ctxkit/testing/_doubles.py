@@ -133,7 +133,8 @@ class ReplayBackend(Backend):
         chain = draft.chain()
         if self.strict and chain and chain[-1] != rec.prompt_hash:
             recorded = [b.hash for b in rec.blocks]
-            i = next((k for k, (a, b) in enumerate(zip(recorded, draft.blocks)) if a != b.hash),
+            pairs = enumerate(zip(recorded, draft.blocks, strict=False))
+            i = next((k for k, (a, b) in pairs if a != b.hash),
                      min(len(recorded), len(draft.blocks)))
             where = draft.blocks[i].key if i < len(draft.blocks) else "(end)"
             raise BackendError(f"replay diverged at call {rec.index}: block {i} ({where}) "
