@@ -1,61 +1,184 @@
-"""Terminal rendering of a Report with rich (tables, colours); plain text when captured."""
+"""Terminal rendering of a Report with rich: summary, tokens by layer, calls, cache misses.
+
+Owns the tables and their formatting; every figure comes from ``Report``. Text that a user
+or a model wrote (block keys, diffs, errors) goes in as ``rich.text.Text``, never as markup,
+so a ``[bold]`` in a block key prints as itself. Plain text (no colour) when captured.
+"""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
-from ._model import Report, layer_order
+from .._types import Usage
+from ._model import Report
+
+_NO_WRAP = frozenset({"call", "turn.step"})
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    t = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+              pad_edge=False, show_edge=False, collapse_padding=True)
+    for col in columns:
+        # figures never wrap; free text (keys, causes, diffs, advice) takes what is left
+        t.add_column(col, justify="right" if col in right else "left",
+                     no_wrap=col in right or col in _NO_WRAP)
+    return t
+
+
+def fmt_usd(x: float) -> str:
+    """Dollars with 4 decimals (cents are too coarse for one call)."""
+    return f"${x:,.4f}" if abs(x) < 100 else f"${x:,.2f}"
+
+
+def fmt_ms(seconds: float) -> str:
+    """Latency in ms (s past 10 s)."""
+    if seconds < 0.01:  # test doubles and local engines answer in microseconds
+        return f"{seconds * 1000:.2f} ms"
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def summary(report: Report) -> Table:
+    """Key figures of the whole report as a two-column grid."""
+    lat = report.latency()
+    counts = "exact" if report.is_exact else "estimated (no exact tokenizer, no reported usage)"
+    rows = [
+        ("calls", f"{len(report.calls)} ok, {len(report.failed)} failed"
+                  + (f" in {len(report.sessions)} sessions" if len(report.sessions) > 1 else "")),
+        ("models", ", ".join(report.models) or "-"),
+        ("input tokens", f"{report.input_tokens:,}  (read {report.cache_read_tokens:,}, "
+                         f"write {report.cache_write_tokens:,}, "
+                         f"uncached {report.uncached_tokens:,})"),
+        ("output tokens", f"{report.output_tokens:,}"),
+        ("token counts", counts),
+        ("cache hit rate", f"{report.hit_rate:.1%} of input tokens read from cache"),
+        ("cost", f"{fmt_usd(report.cost_usd)}  vs {fmt_usd(report.cost_uncached_usd)} without "
+                 f"cache: saved {fmt_usd(report.savings_usd)}"),
+        ("latency", f"p50 {fmt_ms(lat['p50'])}  p95 {fmt_ms(lat['p95'])}  "
+                    f"max {fmt_ms(lat['max'])}"),
+        ("prices as of", ", ".join(report.prices_as_of) or "-"),
+    ]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for k, v in rows:
+        grid.add_row(k, Text(v))
+    return grid
+
+
+def layer_table(report: Report) -> Table:
+    t = _table("tokens by layer (prompt order)", "layer", "cache read", "cache write",
+               "uncached", "total", "share", right=("cache read", "cache write", "uncached",
+                                                     "total", "share"))
+    layers = report.by_layer()
+    grand = sum(lt.total for lt in layers.values())
+    for name, lt in layers.items():
+        share = f"{lt.total / grand:.1%}" if grand else "-"
+        t.add_row(Text(name), f"{lt.read:,}", f"{lt.write:,}", f"{lt.uncached:,}",
+                  f"{lt.total:,}", share)
+    if len(layers) > 1:
+        t.add_section()
+        t.add_row("all", f"{sum(v.read for v in layers.values()):,}",
+                  f"{sum(v.write for v in layers.values()):,}",
+                  f"{sum(v.uncached for v in layers.values()):,}", f"{grand:,}", "")
+    return t
+
+
+def call_table(report: Report) -> Table:
+    num = ("input", "read", "write", "uncached", "output", "hit rate", "cost", "latency")
+    t = _table("calls", "call", "turn.step", *num, "drift", right=num)
+    for r in report.records:
+        drift = Text(", ".join(d.cause for d in r.drift) or "-",
+                     style="red" if r.drift else "dim")
+        if not r.ok:
+            t.add_row(report.label(r), f"{r.turn}.{r.step}", *(["-"] * 6), "-",
+                      fmt_ms(r.latency_s), Text("failed", style="bold red"))
+            continue
+        u = r.usage
+        t.add_row(report.label(r), f"{r.turn}.{r.step}", f"{u.input_tokens:,}",
+                  f"{u.cache_read_tokens:,}", f"{u.cache_write_tokens:,}",
+                  f"{u.uncached_tokens:,}", f"{u.output_tokens:,}", f"{r.hit_rate:.0%}",
+                  fmt_usd(r.cost_usd), fmt_ms(r.latency_s), drift)
+    return t
+
+
+def drift_table(report: Report) -> Table:
+    t = _table("cache misses (prefix drift)", "call", "layer", "block", "cause",
+               "tokens lost", "diff", right=("tokens lost",))
+    for r, ev in report.drift_events():
+        cause = Text(ev.cause, style="bold red")
+        if ev.declared:
+            cause.append(" (declared)", style="yellow")
+        if ev.layer_replaced:
+            cause.append(" (layer replaced)", style="dim")
+        diff = Text()
+        for line in ev.diff.splitlines():
+            diff.append(line + "\n", style="red" if line.startswith("-") else "green")
+        diff.rstrip()
+        t.add_row(report.label(r), Text(ev.layer), Text(ev.key or "-"), cause,
+                  f"{ev.tokens_invalidated:,}", diff)
+    return t
+
+
+def layout_table(report: Report) -> Table:
+    t = _table("layout notes (a changed layer sits before unchanged ones)", "call",
+               "changed layer", "unchanged after it", "tokens missed", "advice",
+               right=("tokens missed",))
+    for r in report.layout_notes():
+        if r.layout is not None:
+            n = r.layout
+            t.add_row(report.label(r), Text(n.changed_layer), Text(", ".join(n.unchanged_after)),
+                      f"{n.tokens_missed:,}", Text(n.advice))
+    return t
+
+
+def _split(u: Usage) -> str:
+    return (f"in {u.input_tokens:,} / read {u.cache_read_tokens:,} / "
+            f"write {u.cache_write_tokens:,}")
+
+
+def disagreement_table(report: Report) -> Table:
+    t = _table("predicted vs reported usage (disagreements)", "call", "predicted",
+               "reported", "note")
+    for r in report.disagreements():
+        rep = _split(r.reported) if r.reported is not None else "-"
+        t.add_row(report.label(r), _split(r.predicted), rep, Text(r.disagreement or ""))
+    return t
+
+
+def failed_table(report: Report) -> Table:
+    t = _table("failed calls", "call", "turn.step", "error")
+    for r in report.failed:
+        t.add_row(report.label(r), f"{r.turn}.{r.step}", Text(r.error or "unknown error",
+                                                              style="red"))
+    return t
 
 
 def renderables(report: Report) -> Any:
-    order = layer_order(report.records)
-    layers = report.by_layer()
-    t = Table(title="tokens by layer", title_justify="left")
-    for col in ("layer", "cache read", "cache write", "uncached", "total"):
-        t.add_column(col, justify="left" if col == "layer" else "right")
-    for name in order:
-        lt = layers.get(name)
-        if lt is None:
-            continue
-        t.add_row(name, f"{lt.read:,}", f"{lt.write:,}", f"{lt.uncached:,}", f"{lt.total:,}")
-    lat = report.latency()
-    exact = "" if report.is_exact else " (estimated counts)"
-    summary = (
-        f"calls {len(report.calls)}  failed {len(report.failed)}  models {', '.join(report.models)}\n"
-        f"input {report.input_tokens:,}{exact}  output {report.output_tokens:,}  "
-        f"hit rate {report.hit_rate:.1%}\n"
-        f"cost ${report.cost_usd:.4f}  without cache ${report.cost_uncached_usd:.4f}  "
-        f"saved ${report.savings_usd:.4f}\n"
-        f"latency p50 {lat['p50'] * 1000:.0f} ms  p95 {lat['p95'] * 1000:.0f} ms"
-    )
-    parts: list[Any] = [summary, t]
-    drift = report.drift_events()
-    if drift:
-        d = Table(title="cache misses (prefix drift)", title_justify="left")
-        for col in ("call", "layer", "block", "cause", "tokens lost"):
-            d.add_column(col)
-        for r, ev in drift:
-            cause = ev.cause + (" (declared)" if ev.declared else "") + \
-                (" (layer replaced)" if ev.layer_replaced else "")
-            d.add_row(str(r.index), ev.layer, ev.key, cause, f"{ev.tokens_invalidated:,}")
-        parts.append(d)
-    for r in report.layout_notes():
-        if r.layout is not None:
-            parts.append(f"call {r.index}: {r.layout.advice}")
-    for r in report.disagreements():
-        parts.append(f"call {r.index}: prediction and backend disagree: {r.disagreement}")
-    for r in report.failed:
-        parts.append(f"call {r.index} failed: {r.error}")
-    return Group(*parts)
+    """A rich renderable of the whole report (sections with nothing to say are left out)."""
+    if not report.records:
+        return Text("no calls recorded: the trace is empty")
+    parts: list[Any] = [Text("ctxkit report", style="bold underline"), summary(report),
+                        layer_table(report), call_table(report)]
+    if report.drift_events():
+        parts.append(drift_table(report))
+    if report.layout_notes():
+        parts.append(layout_table(report))
+    if report.disagreements():
+        parts.append(disagreement_table(report))
+    if report.failed:
+        parts.append(failed_table(report))
+    return Group(*(x for p in parts for x in (p, Text(""))))
 
 
 def render_text(report: Report, width: int = 100) -> str:
-    import io
-
-    console = Console(width=width, file=io.StringIO(), color_system=None)
+    """The report as plain text (no colour codes), ``width`` columns wide."""
+    console = Console(width=width, file=io.StringIO(), color_system=None, record=False)
     console.print(renderables(report))
     out = console.file.getvalue()  # type: ignore[attr-defined]
     return str(out)
