@@ -1,0 +1,146 @@
+"""``ctxkit audit PATH [PATH ...]``: the cache report for another agent's recorded prompts.
+
+Owns the subcommand's arguments and I/O (progress bar, writing files). The findings come
+from ``ctxkit.audit.audit``; the renderers format them. ``ctxkit.cli`` dispatches here
+through ``args.func``; errors are raised as ctxkit exceptions, which it prints (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._errors import UserError
+from ._audit import DEFAULT_MODEL, audit
+from ._load import FORMATS
+
+OUTPUTS = ("terminal", "json", "html")
+PROGRESS_AFTER = 3  # show a progress bar from this many files or directories on
+
+EPILOG = f"""\
+inputs (detected per file, or forced with --format):
+  openai      JSONL, one chat request per line: {{"messages": [...], "tools": [...]}}
+              or a bare list of messages
+  anthropic   JSONL, one request per line: {{"system": ..., "tools": [...], "messages": [...]}}
+  swe-agent   a .traj file (prompt of call k = history before the k-th assistant message)
+  openhands   a directory of prompt_NNN.log files (one full text prompt per call)
+Directories are searched recursively; each file (or prompt-log directory) is audited as its
+own session(s); one that cannot be read is reported and skipped.
+
+examples:
+  ctxkit audit runs/                            terminal report
+  ctxkit audit run.traj --model gpt-4.1         another model's tokenizer, prices, cache
+  ctxkit audit runs/ --format json > audit.json every figure as JSON (docs/audit.md)
+  ctxkit audit runs/ --html audit.html          also an HTML page
+  ctxkit audit log.jsonl --format anthropic     force the input format
+
+--format takes an output (terminal, json, html) or an input format
+({', '.join(FORMATS)}); give it twice for both. The default model is {DEFAULT_MODEL}.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``audit`` subcommand's arguments on ``parser``."""
+    parser.description = (
+        "Audit another agent's recorded prompts: prefix reuse between calls, cache-killers "
+        "(byte offset, item, diff, cause), duplicate tool outputs, tokens by kind, and the "
+        "estimated cache hit rate and cost of the recorded layout against ctxkit's ordering.")
+    parser.epilog = EPILOG
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="recorded-prompt files or directories")
+    parser.add_argument("--format", action="append", choices=OUTPUTS + FORMATS, default=[],
+                        metavar="FORMAT", help="output (terminal, json, html) and/or input "
+                        f"format ({', '.join(FORMATS)}); inputs are detected when not given")
+    parser.add_argument("--input-format", choices=FORMATS, default=None,
+                        help="force the input format (same as --format NAME)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"model profile for tokenizer, prices and cache rules "
+                             f"(default: {DEFAULT_MODEL})")
+    parser.add_argument("--html", metavar="PATH", help="also write an HTML page to PATH")
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="write the json/html (or plain-text terminal) output to PATH")
+    parser.add_argument("--top", type=int, default=10,
+                        help="cache-killers and duplicates to list (default: 10)")
+    parser.add_argument("--width", type=int, default=None,
+                        help="terminal width in columns (default: the terminal's)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def _formats(args: argparse.Namespace) -> tuple[str, str | None]:
+    outputs = [f for f in args.format if f in OUTPUTS]
+    inputs = [f for f in args.format if f in FORMATS] + (
+        [args.input_format] if args.input_format else [])
+    if len(set(outputs)) > 1 or len(set(inputs)) > 1:
+        raise UserError(f"--format given twice for the same thing ({', '.join(args.format)}); "
+                        "give one output (terminal, json, html) and at most one input format")
+    return (outputs[0] if outputs else "terminal"), (inputs[0] if inputs else None)
+
+
+class _Progress:
+    """A rich progress bar on stderr, started once there are enough items to show it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int, item: Path) -> None:
+        if not self.enabled or total <= PROGRESS_AFTER:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("auditing", total=total)
+        self.bar.update(self.task, completed=done, description=f"auditing {item.name}")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror}); choose another path") from exc
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Audit the paths in ``args`` and render as asked; returns the exit status."""
+    from ._html import render_html
+    from ._render import render_text, renderables
+
+    output, fmt = _formats(args)
+    progress = _Progress(not args.quiet and sys.stdout.isatty() and sys.stderr.isatty())
+    try:
+        report = audit(args.paths, model=args.model, fmt=fmt, on_item=progress)
+    finally:
+        progress.stop()
+    title = f"ctxkit audit: {', '.join(Path(p).name or str(p) for p in args.paths)}"
+    if output == "json":
+        text = report.to_json()
+        if args.output:
+            _write(args.output, text + "\n")
+        else:
+            print(text)
+    elif output == "html":
+        _write(args.output or "audit.html", render_html(report, title=title, top=args.top))
+    elif args.output:
+        _write(args.output, render_text(report, width=args.width or 120, top=args.top))
+    else:
+        from rich.console import Console
+
+        Console(width=args.width).print(renderables(report, args.top))
+    if args.html:
+        _write(args.html, render_html(report, title=title, top=args.top))
+    for path, err in report.errors:
+        if output != "terminal" or args.output:
+            print(f"ctxkit audit: skipped {path}: {err}", file=sys.stderr)
+    return 0
