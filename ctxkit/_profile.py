@@ -3,7 +3,9 @@
 Owns the Profile types and the lookup from a model name to its profile. Built-in profiles
 live in ``ctxkit/data/profiles.json``; a user adds or overrides one with
 ``register_profile`` or a JSON file named by the ``CTXKIT_PROFILES`` environment variable,
-without code changes. Layers ask the profile; they never test which backend they talk to.
+without code changes. A profile may ``"extends": "<name>"`` another and name only what
+differs (say, new prices with their date). Layers ask the profile; they never test which
+backend they talk to.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class Profile:
     def from_dict(cls, data: dict[str, Any]) -> Profile:
         """Build a profile from its JSON form (as in ``ctxkit/data/profiles.json``)."""
         try:
-            d = dict(data)
+            d = _inherit(dict(data))
             d["prices"] = Prices(**d["prices"]) if "prices" in d else Prices(
                 input=0, output=0, cache_write_5m=0, cache_write_1h=0, cache_read=0)
             cache = dict(d.get("cache", {}))
@@ -119,15 +121,33 @@ _registry: list[Profile] = []
 _loaded = False
 
 
+def _inherit(d: dict[str, Any]) -> dict[str, Any]:
+    """Resolve ``"extends": "<profile>"``: the named profile's fields, overridden by ``d``'s
+    (``prices`` and ``cache`` merged key by key), so an override names only what differs."""
+    parent = d.pop("extends", None)
+    if parent is None:
+        return d
+    base = dataclasses.asdict(profile_for(str(parent)))
+    if d.get("name", base["name"]) != base["name"]:
+        base["match"] = []  # a new family matches by its own patterns, not its parent's
+    for key in ("prices", "cache"):
+        base[key] = {**base[key], **d.pop(key, {})}
+    base.update(d)
+    return base
+
+
 def _load() -> None:
     global _loaded
     if _loaded:
         return
     text = resources.files("ctxkit").joinpath("data/profiles.json").read_text()
     builtin = [Profile.from_dict(p) for p in json.loads(text)["profiles"]]
-    extra: list[Profile] = []
+    _registry.extend(builtin)
+    _loaded = True  # user profiles below may extend built-in ones
     path = os.environ.get("CTXKIT_PROFILES")
-    if path:
+    if not path:
+        return
+    try:
         try:
             with open(path) as fh:
                 raw = json.load(fh)
@@ -135,9 +155,12 @@ def _load() -> None:
             raise UserError(f"CTXKIT_PROFILES={path!r} is not a readable JSON file: {exc}") \
                 from exc
         items = raw["profiles"] if isinstance(raw, dict) else raw
-        extra = [Profile.from_dict(p) for p in items]
-    _registry[:0] = extra + builtin  # user profiles first: first match wins
-    _loaded = True
+        for i, item in enumerate(items):  # user profiles first, in file order: first wins
+            _registry.insert(i, Profile.from_dict(item))
+    except Exception:
+        _registry.clear()
+        _loaded = False
+        raise
 
 
 def register_profile(profile: Profile) -> None:

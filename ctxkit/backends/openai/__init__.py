@@ -1,0 +1,170 @@
+"""The OpenAI backend: OpenAI's APIs and every server that speaks them.
+
+Owns the client (built with ``max_retries=0``: retries are ctxkit's), the choice between
+Chat Completions and Responses, and the ``prompt_cache_key``. Given ``base_url`` the same
+class drives vLLM, SGLang, llm-d or ``ctxkit serve``; the profile says whether that server
+reports cached tokens. Rendering, parsing and streaming live in ``_render``, ``_parse``
+and ``_stream``; retries and rate limits in ``.._remote``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from ..._draft import Draft
+from ..._errors import UserError, require
+from ..._profile import Profile
+from ..._types import Response
+from .._ratelimit import TokenBudget
+from .._remote import Accumulator, Call, RemoteBackend, as_dict, resolve_profile
+from .._retry import RetryPolicy
+from ._parse import parse_chat, parse_responses
+from ._render import cache_key_for, render_chat, render_responses
+from ._stream import ChatAccumulator, ResponsesAccumulator
+
+__all__ = ["OpenAI"]
+
+Api = Literal["chat", "responses"]
+
+
+class OpenAI(RemoteBackend):
+    """OpenAI models, or any OpenAI-compatible server given ``base_url``.
+
+    Args:
+        model: the model name sent to the server.
+        api: ``"chat"`` (Chat Completions, what every compatible server speaks) or
+            ``"responses"`` (OpenAI's Responses API).
+        base_url: a compatible server's URL ending in ``/v1`` (vLLM, SGLang, ``ctxkit
+            serve``); None for OpenAI itself.
+        api_key: the key; defaults to ``OPENAI_API_KEY`` (``"EMPTY"`` for a base_url).
+        profile: a Profile or profile name (``"vllm"``, ``"sglang"``, ``"local"`` ...);
+            defaults to the model's, or ``openai-compatible`` for unknown models on a
+            base_url.
+        cache_key: the ``prompt_cache_key``: ``"session"`` (default for OpenAI: one key
+            per conversation), ``"prefix"`` (one per system + tools), a fixed string, a
+            callable(draft), or None (default for other servers: not sent).
+        max_tokens: the reply limit (default: the server's).
+        params: extra request parameters (temperature, reasoning, seed ...).
+        timeout: seconds before a request (or a silent stream) is given up and retried.
+        retry: the RetryPolicy (5 tries, backoff with jitter, retry-after honoured).
+        tokens_per_minute: the key's token rate limit (shared by every backend of the key
+            in this process), or a TokenBudget; None for no limit.
+        stream_usage: ask for usage at the end of chat streams (``include_usage``).
+        client, async_client: prebuilt SDK clients (their retries are turned off).
+    """
+
+    provider = "openai"
+
+    def __init__(self, model: str = "gpt-5", *, api: Api = "chat",
+                 base_url: str | None = None, api_key: str | None = None,
+                 profile: str | Profile | None = None,
+                 cache_key: str | Callable[[Draft], str] | None = "auto",
+                 max_tokens: int | None = None, params: Mapping[str, Any] | None = None,
+                 timeout: float = 600.0, retry: RetryPolicy | None = None,
+                 tokens_per_minute: int | TokenBudget | None = None,
+                 stream_usage: bool = True, client: Any = None,
+                 async_client: Any = None) -> None:
+        if not isinstance(model, str) or not model:
+            raise UserError("OpenAI(model=...) needs a model name, e.g. 'gpt-5'")
+        if api not in ("chat", "responses"):
+            raise UserError(f"api={api!r}: use 'chat' (Chat Completions) or 'responses'")
+        self._model = model
+        self.api = api
+        self.base_url = base_url
+        self.name = "openai" if base_url is None else "openai-compatible"
+        # a self-hosted model without a profile: a paged cache, o200k counts until told
+        self.profile = resolve_profile(model, profile, fallback=None if base_url is None
+                                       else "openai-compatible")
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or \
+            ("EMPTY" if base_url else None)
+        self.cache_key = ("session" if base_url is None else None) if cache_key == "auto" \
+            else cache_key
+        self.max_tokens = max_tokens
+        self.params = dict(params or {})
+        self.timeout = timeout
+        self.stream_usage = stream_usage
+        self._sync = client.with_options(max_retries=0) if client is not None else None
+        self._async = async_client.with_options(max_retries=0) \
+            if async_client is not None else None
+        self._init_remote(retry=retry, tokens_per_minute=tokens_per_minute,
+                          api_key=self.api_key, base_url=base_url)
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    # -- clients -------------------------------------------------------------------------
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"max_retries": 0, "timeout": self.timeout}
+        if self.api_key:
+            kw["api_key"] = self.api_key
+        if self.base_url:
+            kw["base_url"] = self.base_url
+        return kw
+
+    def _client(self) -> Any:
+        if self._sync is None:
+            sdk: Any = require("openai", "openai")
+            self._sync = sdk.OpenAI(**self._client_kwargs())
+        return self._sync
+
+    def _aclient(self) -> Any:
+        if self._async is None:
+            sdk: Any = require("openai", "openai")
+            self._async = sdk.AsyncOpenAI(**self._client_kwargs())
+        return self._async
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+        self._sync = None
+        self._async = None  # an async client is closed by aclose(), inside its loop
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()
+        self._async = None
+        self.close()
+
+    # -- rendering and reading -----------------------------------------------------------
+
+    def render(self, draft: Draft, *, stream: bool = False) -> dict[str, Any]:
+        """The exact ``chat.completions.create`` / ``responses.create`` arguments."""
+        key = cache_key_for(draft, self.cache_key)
+        params = dict(self.params)
+        if self.api == "chat":
+            if self.max_tokens is not None:
+                params.setdefault("max_completion_tokens", self.max_tokens)
+            if stream and self.stream_usage:
+                params.setdefault("stream_options", {"include_usage": True})
+            return render_chat(draft, model=self._model, params=params, cache_key=key)
+        if self.max_tokens is not None:
+            params.setdefault("max_output_tokens", self.max_tokens)
+        return render_responses(draft, model=self._model, params=params, cache_key=key)
+
+    def _render_call(self, draft: Draft, *, stream: bool) -> Call:
+        return Call(self.render(draft, stream=stream), estimate=draft.num_tokens)
+
+    def _endpoint(self, client: Any) -> Any:
+        return client.chat.completions if self.api == "chat" else client.responses
+
+    def _send(self, call: Call) -> Any:
+        return as_dict(self._endpoint(self._client()).create(**call.kwargs))
+
+    async def _asend(self, call: Call) -> Any:
+        return as_dict(await self._endpoint(self._aclient()).create(**call.kwargs))
+
+    def _open_stream(self, call: Call) -> Any:
+        return self._endpoint(self._client()).create(stream=True, **call.kwargs)
+
+    async def _aopen_stream(self, call: Call) -> Any:
+        return await self._endpoint(self._aclient()).create(stream=True, **call.kwargs)
+
+    def _accumulator(self) -> Accumulator:
+        return ChatAccumulator() if self.api == "chat" else ResponsesAccumulator()
+
+    def _parse(self, raw: dict[str, Any]) -> Response:
+        return parse_chat(raw) if self.api == "chat" else parse_responses(raw)
