@@ -1,0 +1,77 @@
+# ctxkit: the two commands are `make demo` and `make test`.
+#
+# Every target creates .venv (python3 -m venv) when it is missing. `make demo` installs the
+# core package (enough for the offline demo); `make test` installs every extra (`.[all]`:
+# backends, memory, retrieval, the engine with torch==2.13.0 CPU, dev tools) so the whole
+# suite runs. Installs rerun only when pyproject.toml changes (stamp files).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.ctxkit-installed
+STAMP_ALL := $(VENV)/.ctxkit-installed-all
+
+.PHONY: demo test lint bench install browser clean help
+
+help:
+	@echo "make demo    run the coding-agent demo (offline unless an API key is set)"
+	@echo "make test    run the whole test suite (installs .venv and chromium if needed)"
+	@echo "make lint    ruff + mypy on the ctxkit package"
+	@echo "make bench   run the benchmarks in bench/"
+
+$(PY):
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "could not create $(VENV) with" \
+	    "$(PYTHON); on Debian/Ubuntu: apt-get install python3-venv (or PYTHON=python3.11)"; \
+	    exit 1; }
+
+# keyed on pyproject.toml: pip runs again only when the dependencies may have changed
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+$(STAMP_ALL): pyproject.toml | $(PY)
+	$(PIP) install --quiet --disable-pip-version-check -e '.[all]'
+	@touch $@ $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m ctxkit demo
+
+# The HTML report's browser test drives a headless Chromium when one is installed.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	    || command -v google-chrome >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (Debian package) for the HTML report's browser test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	        >/dev/null; } \
+	    || echo "note: could not install chromium; the browser test will skip"; \
+	else \
+	    echo "note: chromium is missing and apt-get is not usable here (not root?);" \
+	         "the HTML report's browser test will skip"; \
+	fi
+
+# -q comes from pyproject's addopts; a second -q would hide pytest's closing
+# "N passed" line, which CI reads. Exit code 5 means no test was collected: a failure.
+test: $(STAMP_ALL) browser
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then \
+	    echo "make test: pytest collected no tests; is tests/ missing or is the testpaths" \
+	         "setting in pyproject.toml wrong?" >&2; exit 1; \
+	fi; exit $$rc
+
+# both run, so one report shows every problem; either failing fails the target
+lint: $(STAMP_ALL)
+	@rc=0; $(VENV)/bin/ruff check ctxkit || rc=1; $(VENV)/bin/mypy ctxkit || rc=1; exit $$rc
+
+bench: $(STAMP_ALL)
+	@set -e; found=0; for f in bench/*.py; do \
+	    [ -e "$$f" ] || continue; found=1; \
+	    echo "== $$f"; $(PY) "$$f"; \
+	done; \
+	if [ $$found = 0 ]; then echo "no benchmarks in bench/ yet"; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache ctxkit.egg-info

@@ -1,0 +1,249 @@
+"""The demo's coding tools: read, grep, list, edit and test a repository, confined to it.
+
+Owns ``RepoTools``, whose bound methods are plain Python callables a ``Prefix`` turns into
+tool schemas and the pipeline's tool loop runs. Every path is resolved inside the root;
+anything outside is refused with an error the model can act on. Output is canonical
+(sorted listings, no ANSI colours, no timings or absolute paths), so an identical result
+gives identical bytes. Knows nothing of models, layers or the demo's printing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+_SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".git", ".mypy_cache", ".ruff_cache",
+                        ".venv", "node_modules"})
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_TIMING = re.compile(r" in \d+(?:\.\d+)?s\b")
+MAX_READ_LINES = 400
+MAX_LIST = 200
+MAX_GREP = 60
+TEST_TAIL_LINES = 40
+
+
+class ToolError(Exception):
+    """A tool refused its arguments; the message tells the model what to do instead."""
+
+
+class RepoTools:
+    """Coding tools over one directory tree.
+
+    Args:
+        root: the repository the tools may read and change.
+        test_timeout: seconds before ``run_tests`` gives up on pytest.
+        test_status: called with a label around each pytest run; returns a context
+            manager (the demo passes a rich spinner).
+        on_call: called after every tool call as ``on_call(name, arguments, result,
+            is_error)`` (the demo prints it).
+        load_plugins: let pytest autoload the plugins installed in this Python (off by
+            default: the sample repository needs none, and autoloading e.g. hypothesis's
+            plugin costs most of a second per run).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, test_timeout: float = 120.0,
+                 test_status: Callable[[str], AbstractContextManager[Any]] | None = None,
+                 on_call: Callable[[str, dict[str, Any], str, bool], None] | None = None,
+                 load_plugins: bool = False) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise ToolError(f"{self.root} is not a directory")
+        self.test_timeout = test_timeout
+        self.test_status = test_status
+        self.on_call = on_call
+        self.load_plugins = load_plugins
+
+    def tools(self) -> list[Callable[..., str]]:
+        """The tools in the order a model should see them (Prefix sorts them anyway)."""
+        return [self.read_file, self.grep, self.list_dir, self.edit_file, self.run_tests]
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _resolve(self, path: str) -> Path:
+        p = Path(path)
+        full = (p if p.is_absolute() else self.root / p).resolve()
+        if full != self.root and not full.is_relative_to(self.root):
+            raise ToolError(f"{path!r} is outside the repository; use a path relative to "
+                            "its root, e.g. 'textstats/parser.py'")
+        return full
+
+    def _rel(self, p: Path) -> str:
+        return p.relative_to(self.root).as_posix() or "."
+
+    def _log(self, name: str, args: dict[str, Any], fn: Callable[[], str]) -> str:
+        try:
+            out = fn()
+        except Exception as exc:
+            if self.on_call is not None:
+                self.on_call(name, args, f"{type(exc).__name__}: {exc}", True)
+            raise
+        if self.on_call is not None:
+            self.on_call(name, args, out, False)
+        return out
+
+    def _files(self, top: Path) -> list[Path]:
+        if top.is_file():
+            return [top]
+        out: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS
+                                 and not d.startswith("."))
+            out += [Path(dirpath) / f for f in sorted(filenames)]
+        return out
+
+    # -- the tools -----------------------------------------------------------------------
+
+    def list_dir(self, path: str = ".") -> str:
+        """List the files under a directory of the repository, recursively, with sizes.
+
+        Args:
+            path: directory relative to the repository root ("." for the root).
+        """
+        def work() -> str:
+            top = self._resolve(path)
+            if not top.is_dir():
+                raise ToolError(f"{path!r} is not a directory; call list_dir('.') to see "
+                                "the layout")
+            files = self._files(top)
+            lines = [f"{self._rel(f)}  ({f.stat().st_size} bytes)" for f in files[:MAX_LIST]]
+            if len(files) > MAX_LIST:
+                lines.append(f"... {len(files) - MAX_LIST} more; list a subdirectory")
+            return "\n".join(lines) or "(empty directory)"
+
+        return self._log("list_dir", {"path": path}, work)
+
+    def read_file(self, path: str, start_line: int = 1, end_line: int | None = None) -> str:
+        """Read a text file of the repository; each line is prefixed with its number and a tab.
+
+        Args:
+            path: file path relative to the repository root.
+            start_line: first line to return (1-based).
+            end_line: last line to return (inclusive); default: up to 400 lines.
+        """
+        def work() -> str:
+            f = self._resolve(path)
+            if not f.is_file():
+                raise ToolError(f"no file {path!r}; call list_dir('.') to see what exists")
+            lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
+            lo = max(1, start_line)
+            hi = min(len(lines), end_line if end_line is not None else lo + MAX_READ_LINES - 1)
+            body = "\n".join(f"{n}\t{lines[n - 1]}" for n in range(lo, hi + 1))
+            if end_line is None and hi < len(lines):
+                body += f"\n(lines {lo}-{hi} of {len(lines)}; pass start_line={hi + 1} for more)"
+            return body or "(empty file)"
+
+        return self._log("read_file", {"path": path, "start_line": start_line,
+                                       "end_line": end_line}, work)
+
+    def grep(self, pattern: str, path: str = ".") -> str:
+        """Search files for a Python regular expression; prints path:line: text per match.
+
+        Args:
+            pattern: a Python regular expression, e.g. "def parse" or "lines\\[0\\]".
+            path: file or directory to search, relative to the repository root.
+        """
+        def work() -> str:
+            try:
+                rx = re.compile(pattern)
+            except re.error as exc:
+                raise ToolError(f"bad regular expression {pattern!r}: {exc}; escape special "
+                                "characters such as ( [ . with a backslash") from exc
+            hits: list[str] = []
+            for f in self._files(self._resolve(path)):
+                try:
+                    text = f.read_text(encoding="utf-8")
+                except (UnicodeDecodeError, OSError):
+                    continue
+                for n, line in enumerate(text.splitlines(), 1):
+                    if rx.search(line):
+                        hits.append(f"{self._rel(f)}:{n}: {line.strip()}")
+            extra = len(hits) - MAX_GREP
+            out = "\n".join(hits[:MAX_GREP]) or f"no match for {pattern!r}"
+            return out + (f"\n... {extra} more matches; narrow the pattern" if extra > 0 else "")
+
+        return self._log("grep", {"pattern": pattern, "path": path}, work)
+
+    def edit_file(self, path: str, old: str, new: str) -> str:
+        """Replace one exact, unique occurrence of old with new in a file. Copy old from
+        read_file's output without the line-number prefixes, whitespace included, with
+        enough lines around the change to be unique. With old="" and a path that does not
+        exist yet, creates the file with new as its content.
+
+        Args:
+            path: file path relative to the repository root.
+            old: the exact text to replace.
+            new: the replacement text.
+        """
+        def work() -> str:
+            f = self._resolve(path)
+            if not f.exists():
+                if old:
+                    raise ToolError(f"no file {path!r}; to create it pass old=''")
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text(new, encoding="utf-8")
+                return f"created {path} ({len(new.splitlines())} lines)"
+            if not f.is_file():
+                raise ToolError(f"{path!r} is not a file")
+            if not old:
+                raise ToolError(f"{path} exists; pass the exact text to replace as old")
+            text = f.read_text(encoding="utf-8")
+            count = text.count(old)
+            if count == 0:
+                raise ToolError(f"old text not found in {path}; read_file it again and copy "
+                                "the exact lines (whitespace included, without the line "
+                                "numbers)")
+            if count > 1:
+                raise ToolError(f"old text occurs {count} times in {path}; include more "
+                                "surrounding lines so it is unique")
+            f.write_text(text.replace(old, new, 1), encoding="utf-8")
+            line = text[:text.index(old)].count("\n") + 1
+            return (f"edited {path} at line {line}: replaced {len(old.splitlines())} line(s) "
+                    f"with {len(new.splitlines())}")
+
+        return self._log("edit_file", {"path": path, "old": old, "new": new}, work)
+
+    def run_tests(self, target: str = "") -> str:
+        """Run pytest in the repository; returns its exit code and the tail of its output.
+
+        Args:
+            target: a test file or node id ("tests/test_parser.py::test_empty_input");
+                empty runs the whole suite.
+        """
+        def work() -> str:
+            cmd = [sys.executable, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider",
+                   "--color=no"]
+            if target:
+                self._resolve(target.split("::", 1)[0])
+                cmd.append(target)
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
+            env.pop("PYTEST_ADDOPTS", None)
+            if not self.load_plugins:
+                env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+            status = self.test_status(f"pytest {target or '(all tests)'}") \
+                if self.test_status is not None else nullcontext()
+            try:
+                with status:
+                    proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True,
+                                          text=True, timeout=self.test_timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise ToolError(f"pytest did not finish in {self.test_timeout:.0f} s; run one "
+                                "test file or node id instead") from exc
+            return f"exit code {proc.returncode}\n" + canonical_output(
+                proc.stdout + proc.stderr, self.root)
+
+        return self._log("run_tests", {"target": target}, work)
+
+
+def canonical_output(text: str, root: Path, tail: int = TEST_TAIL_LINES) -> str:
+    """Strip colours, timings and the absolute root; keep the last ``tail`` lines."""
+    text = _ANSI.sub("", text).replace(str(root) + os.sep, "").replace(str(root), ".")
+    lines = [_TIMING.sub("", ln).rstrip() for ln in text.strip().splitlines()]
+    if len(lines) > tail:
+        lines = [f"... ({len(lines) - tail} lines above cut)"] + lines[-tail:]
+    return "\n".join(lines)
