@@ -26,6 +26,9 @@ commands:
   audit    point it at another agent's recorded prompts (OpenAI/Anthropic message-list
            JSONL, SWE-agent .traj, OpenHands prompt logs) and see its prefix reuse, cache
            killers, duplicate tool outputs, and what ctxkit's ordering would save.
+  serve    serve a local Hugging Face model directory on ctxkit's own paged-KV engine with
+           OpenAI- and Anthropic-compatible endpoints that report real cached tokens
+           (needs: pip install 'ctxkit[engine]').
 
 run `ctxkit COMMAND --help` for each command's options.
 """
@@ -39,15 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"ctxkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from .demo import add_arguments as demo_args
-    from .report.cli import add_arguments as report_args
     from .audit.cli import add_arguments as audit_args
+    from .demo import add_arguments as demo_args
+    from .engine.cli import add_arguments as serve_args
+    from .report.cli import add_arguments as report_args
 
     demo_args(sub.add_parser("demo", help="run the offline coding-agent demo",
                              formatter_class=argparse.RawDescriptionHelpFormatter))
     report_args(sub.add_parser("report", help="render a trace (terminal, JSON, HTML)",
                                formatter_class=argparse.RawDescriptionHelpFormatter))
     audit_args(sub.add_parser("audit", help="audit another agent's recorded prompts",
+                              formatter_class=argparse.RawDescriptionHelpFormatter))
+    serve_args(sub.add_parser("serve", help="serve a local model (OpenAI/Anthropic-compatible "
+                              "HTTP) on the bundled paged-KV engine",
                               formatter_class=argparse.RawDescriptionHelpFormatter))
     return parser
 

@@ -1,0 +1,119 @@
+"""AsyncEngine: the LLM stepped by one background thread, fed by asyncio callers.
+
+Owns the hand-off between the server's event loop and the engine: requests go into a
+thread-safe inbox, one thread adds them, steps the engine while work remains, and posts
+each request's progress back to its caller's loop. A caller that goes away (client
+disconnect) aborts its request, freeing its KV blocks. Knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .llm import LLM, RequestOutput
+from .sampling import SamplingParams
+from .sequence import Sequence
+
+
+@dataclass(slots=True)
+class _Request:
+    ids: list[int]
+    params: SamplingParams
+    loop: asyncio.AbstractEventLoop
+    out: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    seq: Sequence | None = None
+    sent_tokens: int = -1
+
+
+class AsyncEngine:
+    """Runs ``llm`` on its own thread; ``generate`` yields progress as it happens."""
+
+    def __init__(self, llm: LLM) -> None:
+        self.llm = llm
+        self.num_requests = 0
+        self._inbox: queue.SimpleQueue[tuple[str, _Request]] = queue.SimpleQueue()
+        self._live: dict[int, _Request] = {}
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="ctxkit-engine", daemon=True)
+        self._thread.start()
+
+    async def generate(self, ids: list[int], params: SamplingParams
+                       ) -> AsyncIterator[RequestOutput]:
+        """Queue a request (already validated); yield its output after each step that
+        advanced it, the last one with ``finished`` set."""
+        req = _Request(ids, params, asyncio.get_running_loop(), sent_tokens=len(ids))
+        self.num_requests += 1
+        self._send("add", req)
+        done = False
+        try:
+            while not done:
+                item = await req.out.get()
+                if isinstance(item, BaseException):
+                    raise item
+                done = item.finished
+                yield item
+        finally:
+            if not done:
+                self._send("abort", req)
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    # -- the engine thread ---------------------------------------------------------------
+
+    def _send(self, op: str, req: _Request) -> None:
+        self._inbox.put((op, req))
+        self._wake.set()
+
+    def _post(self, req: _Request, item: Any) -> None:
+        req.loop.call_soon_threadsafe(req.out.put_nowait, item)
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                op, req = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if op == "add":
+                try:
+                    req.seq = self.llm.add_request(req.ids, req.params)
+                except Exception as exc:  # validated before, so rare: report, keep going
+                    self._post(req, exc)
+                    continue
+                self._live[req.seq.seq_id] = req
+            elif req.seq is not None and not req.seq.is_finished:
+                self.llm.abort(req.seq)
+                self._live.pop(req.seq.seq_id, None)
+
+    def _loop(self) -> None:
+        while not self._stop:
+            self._drain_inbox()
+            if not self.llm.has_unfinished():
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            try:
+                seqs = self.llm.step()
+            except Exception as exc:  # fail the requests in flight, keep serving
+                for req in list(self._live.values()):
+                    if req.seq is not None:
+                        self.llm.abort(req.seq)
+                    self._post(req, exc)
+                self._live.clear()
+                continue
+            for seq in seqs:
+                live = self._live.get(seq.seq_id)
+                if live is None or (seq.num_tokens == live.sent_tokens and not seq.is_finished):
+                    continue  # a prefill chunk: nothing new to say
+                live.sent_tokens = seq.num_tokens
+                self._post(live, self.llm.output(seq))
+                if seq.is_finished:
+                    del self._live[seq.seq_id]

@@ -1,0 +1,127 @@
+"""Paged attention: the batch metadata every path reads, and the dispatching layer.
+
+Owns ``AttentionMetadata`` (where each sequence's queries, context and blocks are) and
+``Attention``, which writes new K/V into the pool and attends over it with the reference
+path (``reference.py``, CPU) or the Triton kernels (``triton_decode.py``,
+``triton_prefill.py``, GPU). A batch lists its decode sequences (one query each) first, so
+the two GPU kernels each take one contiguous slice. Knows nothing of scheduling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass(slots=True, kw_only=True)
+class AttentionMetadata:
+    """Where a batch's tokens go and what they attend to.
+
+    Tensors live on the model's device; the ``*_list`` mirrors feed the reference path.
+
+    Attributes:
+        slot_mapping: [T] pool slot of each new token.
+        num_decode_tokens: the first this many tokens (and sequences) are decodes.
+        decode_context_lens: [Sd] int32 context length of each decode sequence.
+        decode_block_tables: [Sd, max_blocks] int32.
+        prefill_query_start_loc: [Sp + 1] int32 offsets of prefill queries, from the
+            first prefill token.
+        prefill_context_lens: [Sp] int32 tokens with K/V after this step (prefix + chunk).
+        prefill_block_tables: [Sp, max_blocks] int32.
+        prefill_max_query_len: longest prefill chunk in the batch.
+        decode_num_splits: KV splits per decode sequence (split-KV decode kernel).
+        dense_prefill: the prefill part is one long chunk with no cached prefix: it runs
+            through PyTorch's fused SDPA (the same kernel a dense model uses), which beats
+            the paged Triton kernel on long causal prompts.
+    """
+
+    slot_mapping: torch.Tensor
+    num_decode_tokens: int = 0
+    decode_context_lens: torch.Tensor | None = None
+    decode_block_tables: torch.Tensor | None = None
+    prefill_query_start_loc: torch.Tensor | None = None
+    prefill_context_lens: torch.Tensor | None = None
+    prefill_block_tables: torch.Tensor | None = None
+    prefill_max_query_len: int = 0
+    decode_num_splits: int = 1
+    dense_prefill: bool = False
+    query_start_loc_list: list[int] = field(default_factory=list)
+    context_lens_list: list[int] = field(default_factory=list)
+    block_table_lists: list[list[int]] = field(default_factory=list)
+
+
+def num_decode_splits(batch: int, num_kv_heads: int, num_sms: int, max_splits: int = 32
+                      ) -> int:
+    """KV splits per decode sequence so that about two programs per multiprocessor run;
+    a power of two, so that few kernel variants are ever compiled."""
+    want = -(-2 * num_sms // (batch * num_kv_heads))
+    return min(max_splits, 1 << max(0, want - 1).bit_length())
+
+
+DENSE_PREFILL_MIN_TOKENS = 1024
+
+
+def dense_causal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float
+                 ) -> torch.Tensor:
+    """Causal attention of one chunk over itself: q [T, H, D], k/v [T, KV, D] -> [T, H, D]."""
+    group = q.shape[1] // k.shape[1]
+    qh = q.transpose(0, 1)[None]  # [1, H, T, D]
+    kh = k.repeat_interleave(group, dim=1).transpose(0, 1)[None]
+    vh = v.repeat_interleave(group, dim=1).transpose(0, 1)[None]
+    o = nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale)
+    return o[0].transpose(0, 1)
+
+
+class Attention(nn.Module):
+    """Paged attention over the pool; ``k_cache``/``v_cache`` are set by the ModelRunner.
+
+    Args:
+        num_heads, num_kv_heads, head_dim: the layer's shape (GQA when they differ).
+        backend: ``reference`` or ``triton``.
+    """
+
+    def __init__(self, num_heads: int, num_kv_heads: int, head_dim: int,
+                 backend: str = "reference") -> None:
+        super().__init__()
+        self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
+        self.scale = head_dim ** -0.5
+        self.backend = backend
+        self.k_cache = torch.empty(0)
+        self.v_cache = torch.empty(0)
+
+    def store(self, k: torch.Tensor, v: torch.Tensor, meta: AttentionMetadata) -> None:
+        """Write k, v [T, KV, D] into the pool."""
+        from .reference import store_kv
+
+        store_kv(k, v, self.k_cache, self.v_cache, meta.slot_mapping)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                meta: AttentionMetadata) -> torch.Tensor:
+        """q [T, H, D], k/v [T, KV, D] (already in the pool) -> [T, H, D]."""
+        if self.backend == "reference":
+            from .reference import paged_attention
+
+            return paged_attention(q, self.k_cache, self.v_cache, meta, self.scale)
+        from .triton_decode import paged_decode
+        from .triton_prefill import paged_prefill
+
+        d = meta.num_decode_tokens
+        out = torch.empty_like(q)
+        if d:
+            assert meta.decode_block_tables is not None and meta.decode_context_lens is not None
+            paged_decode(q[:d], self.k_cache, self.v_cache, meta.decode_block_tables,
+                         meta.decode_context_lens, self.scale, meta.decode_num_splits,
+                         out=out[:d])
+        if q.shape[0] > d and meta.dense_prefill:
+            out[d:] = dense_causal(q[d:], k[d:], v[d:], self.scale)
+        elif q.shape[0] > d:
+            assert meta.prefill_block_tables is not None
+            assert meta.prefill_context_lens is not None
+            assert meta.prefill_query_start_loc is not None
+            paged_prefill(q[d:], k[d:], v[d:], self.k_cache, self.v_cache,
+                          meta.prefill_block_tables, meta.prefill_context_lens,
+                          meta.prefill_query_start_loc, meta.prefill_max_query_len,
+                          self.scale, out=out[d:])
+        return out

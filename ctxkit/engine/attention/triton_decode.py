@@ -1,0 +1,118 @@
+# mypy: disable-error-code="untyped-decorator,no-untyped-def"
+"""Split-KV paged decode attention in Triton (flash-decoding over the block table).
+
+Owns the decode kernel: one query token per sequence attends over its whole paged context.
+At batch 1 one program per (sequence, KV head) would leave most of the GPU idle, so each
+context is cut into ``num_splits`` pieces processed in parallel; each writes a partial
+output and its log-sum-exp, and a second kernel merges them. All query heads that share a
+KV head (GQA) are handled by one program, so K/V are read once per group. The grid does
+not depend on context lengths (read in the kernel), so CUDA graphs can capture it.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _decode_split_kernel(q_ptr, kc_ptr, vc_ptr, bt_ptr, ctx_ptr, o_ptr, lse_ptr, scale,
+                         s_qb, s_qh, s_cb, s_ch, s_ct, s_bt, s_ob, s_oh, s_os,
+                         splits, GROUP: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
+                         BS: tl.constexpr, BLOCK_N: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    kvh = tl.program_id(1)
+    split = tl.program_id(2)
+    ctx = tl.load(ctx_ptr + b)
+    per_split = tl.cdiv(tl.cdiv(ctx, splits), BLOCK_N) * BLOCK_N
+    start = split * per_split
+    end = tl.minimum(start + per_split, ctx)
+    g = tl.arange(0, GP)
+    mg = g < GROUP
+    heads = kvh * GROUP + g
+    d = tl.arange(0, D)
+    q = tl.load(q_ptr + b * s_qb + heads[:, None] * s_qh + d[None, :], mask=mg[:, None],
+                other=0.0)  # [GP, D]
+    qk_scale = scale * 1.4426950408889634  # exp2 domain
+    m_i = tl.full([GP], float("-inf"), tl.float32)
+    l_i = tl.zeros([GP], tl.float32)
+    acc = tl.zeros([GP, D], tl.float32)
+    for n0 in range(start, end, BLOCK_N):
+        n = n0 + tl.arange(0, BLOCK_N)
+        mn = n < end
+        blk = tl.load(bt_ptr + b * s_bt + n // BS, mask=mn, other=0).to(tl.int64)
+        off = blk[:, None] * s_cb + kvh * s_ch + (n % BS)[:, None] * s_ct + d[None, :]
+        k = tl.load(kc_ptr + off, mask=mn[:, None], other=0.0)  # [BLOCK_N, D]
+        v = tl.load(vc_ptr + off, mask=mn[:, None], other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale  # [GP, BLOCK_N]
+        qk = tl.where(mn[None, :], qk, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        p = tl.exp2(qk - m_new[:, None])
+        alpha = tl.exp2(m_i - m_new)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m_i = m_new
+    safe_l = tl.where(l_i > 0, l_i, 1.0)
+    out = acc / safe_l[:, None]
+    lse = tl.where(l_i > 0, m_i + tl.log2(safe_l), float("-inf"))  # log2 domain
+    o = o_ptr + b * s_ob + heads[:, None] * s_oh + split * s_os + d[None, :]
+    tl.store(o, out, mask=mg[:, None])
+    tl.store(lse_ptr + (b * s_ob + heads * s_oh) // D + split, lse, mask=mg)
+
+
+@triton.jit
+def _decode_reduce_kernel(o_ptr, lse_ptr, out_ptr, s_ob, s_oh, s_os, s_outb, s_outh,
+                          splits, D: tl.constexpr, SP: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    h = tl.program_id(1)
+    s = tl.arange(0, SP)
+    ms = s < splits
+    d = tl.arange(0, D)
+    lse = tl.load(lse_ptr + (b * s_ob + h * s_oh) // D + s, mask=ms, other=float("-inf"))
+    m = tl.max(lse, 0)
+    m = tl.where(m == float("-inf"), 0.0, m)
+    w = tl.exp2(lse - m)  # [SP]; empty splits weigh 0
+    parts = tl.load(o_ptr + b * s_ob + h * s_oh + s[:, None] * s_os + d[None, :],
+                    mask=ms[:, None], other=0.0)  # [SP, D]
+    total = tl.sum(w, 0)
+    total = tl.where(total > 0, total, 1.0)
+    out = tl.sum(parts * w[:, None], 0) / total
+    tl.store(out_ptr + b * s_outb + h * s_outh + d, out.to(out_ptr.dtype.element_ty))
+
+
+def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                 block_tables: torch.Tensor, context_lens: torch.Tensor, scale: float,
+                 num_splits: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Decode attention.
+
+    Args:
+        q: [B, H, D] one query per sequence (token at position context_len - 1).
+        k_cache, v_cache: [NB, KV, bs, D] the pool, this token's K/V already written.
+        block_tables: [B, max_blocks] int32.
+        context_lens: [B] int32 (0 gives a zero output: padded CUDA-graph rows).
+        num_splits: KV splits per sequence (fixed per captured graph).
+
+    Returns:
+        [B, H, D] in q's dtype (``out`` when given).
+    """
+    b, h, d = q.shape
+    kv, bs = k_cache.shape[1], k_cache.shape[2]
+    group = h // kv
+    # partial outputs [B, H, S, D]; lse shares its index math: [B, H, S] = offsets / D
+    partial = torch.empty((b, h, num_splits, d), dtype=torch.float32, device=q.device)
+    lse = torch.empty((b, h, num_splits), dtype=torch.float32, device=q.device)
+    if out is None:
+        out = torch.empty_like(q)
+    block_n = 64 if bs <= 64 else bs
+    _decode_split_kernel[(b, kv, num_splits)](
+        q, k_cache, v_cache, block_tables, context_lens, partial, lse, scale,
+        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+        block_tables.stride(0), partial.stride(0), partial.stride(1), partial.stride(2),
+        num_splits, GROUP=group, GP=max(16, triton.next_power_of_2(group)), D=d, BS=bs,
+        BLOCK_N=block_n, num_warps=4, num_stages=2)
+    _decode_reduce_kernel[(b, h)](
+        partial, lse, out, partial.stride(0), partial.stride(1), partial.stride(2),
+        out.stride(0), out.stride(1), num_splits, D=d,
+        SP=max(2, triton.next_power_of_2(num_splits)), num_warps=4)
+    return out
