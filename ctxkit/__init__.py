@@ -20,21 +20,27 @@ from ._budget import Candidate, GreedyPacker, Packer
 from ._draft import Breakpoint, Budget, Draft
 from ._drift import DriftEvent
 from ._errors import (
-    BackendError, BudgetError, CtxkitError, MissingExtraError, StoreError, UserError,
+    BackendError,
+    BudgetError,
+    CtxkitError,
+    MissingExtraError,
+    StoreError,
+    UserError,
 )
 from ._pipeline import ContextPipeline
 from ._profile import CacheRules, Prices, Profile, profile_for, register_profile
 from ._record import CallRecord, LayerTokens, Trace, load_trace
 from ._tokens import TokenCounter, get_tokenizer
 from ._types import Response, Session, ToolCall, ToolResult, Turn, Usage
+from .state import State
 
 Layer = object  # documentation alias: a layer is any callable(draft, turn) -> draft
 
 __all__ = [
     "Backend", "BackendError", "Block", "Breakpoint", "Budget", "BudgetError", "CacheRules",
     "CallRecord", "Candidate", "ContextPipeline", "CtxkitError", "Draft", "DriftEvent",
-    "GreedyPacker", "Layer", "LayerTokens", "MissingExtraError", "Packer", "Prices",
-    "Profile", "Provenance", "Response", "Session", "StoreError", "TokenCounter", "ToolCall",
+    "GreedyPacker", "Layer", "LayerTokens", "MissingExtraError", "Packer", "Prices", "Profile",
+    "Provenance", "Response", "Session", "State", "StoreError", "TokenCounter", "ToolCall",
     "ToolResult", "Trace", "Turn", "Usage", "UserError", "canonical_json", "get_tokenizer",
     "load_trace", "profile_for", "register_profile",
 ]

@@ -15,7 +15,7 @@ _lock = threading.Lock()
 _active: list[Captured] = []
 
 
-@dataclass
+@dataclass(eq=False)  # identity: nested captures must remove themselves, not an equal one
 class Captured:
     """What a capture saw: one (draft, record) pair per model call, in order."""
 

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ._assembly import (
-    Prepared, build_draft, layer_name, make_record, prepare, transcript_blocks,
+    Prepared,
+    build_draft,
+    layer_name,
+    make_record,
+    prepare,
+    transcript_blocks,
 )
 from ._backend import Backend
 from ._block import Block, Provenance, canonical_json
@@ -28,6 +33,7 @@ from ._draft import Budget, Draft
 from ._errors import CtxkitError, UserError
 from ._record import CallRecord, Trace
 from ._types import Response, Session, ToolCall, ToolResult, Turn
+from .canonical import DEFAULT as DEFAULT_CANONICAL
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -51,12 +57,16 @@ class ContextPipeline:
         session_id: names the session in records (a random id by default).
         max_steps: model calls per ``run`` in the tool loop before handing back.
         clock: seconds since the epoch, for cache TTLs (injectable for tests).
+        canonical: what tool results go through before they enter the history: a
+            ``ctxkit.canonical.Canonicalizer`` (its defaults unless given), or None to
+            keep them as returned (ANSI escapes are stripped either way).
     """
 
     def __init__(self, backend: Backend, layers: Iterable[Any], *, budget: Budget | None = None,
                  packer: Packer | None = None, trace: str | Path | None = None,
                  session_id: str | None = None, max_steps: int = 8,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 canonical: Callable[..., str] | None = DEFAULT_CANONICAL) -> None:
         if not isinstance(backend, Backend):
             raise UserError(f"backend must be a ctxkit Backend, got {type(backend).__name__}; "
                             "see ctxkit.backends or ctxkit.testing.ScriptedBackend")
@@ -75,6 +85,10 @@ class ContextPipeline:
         self.records: list[CallRecord] = []
         self.max_steps = max_steps
         self.clock = clock
+        if canonical is not None and not callable(canonical):
+            raise UserError("canonical= takes a ctxkit.canonical.Canonicalizer or None")
+        self.canonical = canonical
+        self.subagents: list[ContextPipeline] = []
         self._cache = CacheModel(backend.profile.cache)
         self._prev: Prepared | None = None
 
@@ -102,7 +116,8 @@ class ContextPipeline:
                           pending_calls=dict(self.session.pending_calls),
                           rewrites=list(self.session.rewrites))
         self._accept_results(session, message, list(tool_results))
-        turn = Turn(index=session.num_turns, step=0, message=message, session=session)
+        turn = Turn(index=session.num_turns, step=0, message=message, session=session,
+                    dry_run=True)
         return self._prepare(turn, message).draft
 
     def report(self) -> Any:
@@ -118,6 +133,39 @@ class ContextPipeline:
         for layer in self.layers:
             out.update(getattr(layer, "functions", None) or {})
         return out
+
+    # -- subagents (the logic lives in _subagent) ----------------------------------------
+
+    def subagent(self, task: str, *, layers: Sequence[Any] | None = None,
+                 backend: Backend | None = None, max_steps: int | None = None,
+                 to_history: bool = True, to_state: bool = True, state: Any = None
+                 ) -> Response:
+        """Run ``task`` in a scoped child pipeline and return its final reply.
+
+        The child has its own session (``<parent id>/sub<n>``) and, unless ``layers`` are
+        given, the parent's prefix layers plus a fresh History. Only its final answer comes
+        back: appended to this session's history as one user block (``to_history``), and
+        to the State (``to_state``: ``state``, else the ``state`` layer's) as a completed
+        subtask — a compaction milestone. The child's records carry
+        ``extras["parent"]`` and join ``self.records``. Inside a tool function, pass
+        ``to_history=False`` and return the text: it enters the history as the tool result.
+        """
+        from ._subagent import child, finish
+
+        sub = child(self, task, layers=layers, backend=backend, max_steps=max_steps)
+        return finish(self, sub, task, sub.run(task), to_history=to_history,
+                      to_state=to_state, state=state)
+
+    async def asubagent(self, task: str, *, layers: Sequence[Any] | None = None,
+                        backend: Backend | None = None, max_steps: int | None = None,
+                        to_history: bool = True, to_state: bool = True, state: Any = None
+                        ) -> Response:
+        """Async ``subagent``."""
+        from ._subagent import child, finish
+
+        sub = child(self, task, layers=layers, backend=backend, max_steps=max_steps)
+        return finish(self, sub, task, await sub.arun(task), to_history=to_history,
+                      to_state=to_state, state=state)
 
     def close(self) -> None:
         self.backend.close()
@@ -162,7 +210,7 @@ class ContextPipeline:
                 return response
             for call in response.tool_calls:
                 result = yield _ToolRun(fns[call.name], call)
-                session.transcript.append(_result_block(result))
+                session.transcript.append(_result_block(self._canonical(result, session)))
             step += 1
 
     def _accept_results(self, session: Session, message: str | None,
@@ -179,11 +227,17 @@ class ContextPipeline:
             call = pending.pop(r.call_id)
             if r.name is None:
                 r = r.model_copy(update={"name": call.name})
-            session.transcript.append(_result_block(r))
+            session.transcript.append(_result_block(self._canonical(r, session)))
         if pending:
             raise UserError(f"calls {sorted(pending)} still need results; pass them as "
                             "run(tool_results=[ToolResult(call_id=..., content=...)])")
         session.pending_calls = {}
+
+    def _canonical(self, r: ToolResult, session: Session) -> ToolResult:
+        if self.canonical is None:
+            return r
+        text = self.canonical(r.content, tool=r.name, earlier=session.transcript)
+        return r if text == r.content else r.model_copy(update={"content": text})
 
     def _prepare(self, turn: Turn, message: str | None) -> Prepared:
         user = _user_block(turn.index, message, layer="turn") if message is not None else None

@@ -129,9 +129,11 @@ class Turn:
         step: the model call within this turn's tool loop (0 first).
         message: the user's text for this turn, if any.
         session: the session transcript the History layer renders.
+        dry_run: True in ``pipe.assemble()``: layers must not write or call anything.
     """
 
     index: int
     step: int
     message: str | None
     session: Session
+    dry_run: bool = False

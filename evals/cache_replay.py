@@ -17,6 +17,11 @@ server (``tests/backends/fakeserver.py``), and the server's reported usage is sh
 Goal (issue 7): cost per session <= 0.25x of the naive layout on Anthropic's prices.
 
     python evals/cache_replay.py [--turns 50] [--wire] [--json]
+    python evals/cache_replay.py --recorded [--data ../shared/evaldata] [--json]
+
+With ``--recorded`` it replays the recorded SWE-agent trajectories and OpenHands prompts
+through ctxkit's layout (``evals/_recorded_replay.py``) beside the recorded layout's own
+reuse, under the same cache model.
 """
 
 from __future__ import annotations
@@ -203,7 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wire", action="store_true",
                     help="also replay through the real SDKs to the loopback test server")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--recorded", action="store_true",
+                    help="instead: replay the recorded SWE-agent/OpenHands sessions in --data "
+                         "through ctxkit's layout beside their own (issue 5's measurement)")
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent
+                    / "shared" / "evaldata", help="evaluation data directory (--recorded)")
     args = ap.parse_args(argv)
+    if args.recorded:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import _recorded_replay
+
+        return int(_recorded_replay.main(["--data", str(args.data)]
+                                         + (["--json"] if args.json else [])))
     rows = []
     for profile in args.profiles:
         ours, naive = (totals(session(profile, lay, args.turns)) for lay in ("ctxkit", "naive"))

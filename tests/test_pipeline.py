@@ -7,7 +7,15 @@ import asyncio
 import pytest
 
 from ctxkit import (
-    BackendError, Block, ContextPipeline, Draft, Response, ToolCall, ToolResult, Turn, Usage,
+    BackendError,
+    Block,
+    ContextPipeline,
+    Draft,
+    Response,
+    ToolCall,
+    ToolResult,
+    Turn,
+    Usage,
     UserError,
 )
 from ctxkit.layers import History, Prefix

@@ -1,0 +1,57 @@
+"""State layer: the agent's working state, rendered compactly near the end of the prompt.
+
+Owns putting one block — ``state.render()`` — after the history and before the user's
+message, where a change costs no cache (everything before it is the cached history), and
+offering the state's ``update_state`` tool to the pipeline's tool loop. Changes made in
+place are committed as a diff first, so what the model sees is always a versioned state.
+Knows nothing of compaction: compaction never touches the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._block import Block, Provenance
+from .._draft import Draft
+from .._errors import UserError
+from .._types import Turn
+from ..state import State as StateModel
+from ..state import make_update_tool
+
+
+class State:
+    """The working state as a layer; put it after History.
+
+    Args:
+        state: a ``ctxkit.State`` (or subclass) instance; the layer renders it every call.
+        role: the block's role (``"user"``: renders into the final user message).
+
+    Attributes:
+        tool: the ``update_state`` tool bound to ``state``; pass it to
+            ``Prefix(tools=[..., layer.tool])`` so the model can see and call it.
+        functions: ``{"update_state": tool}``, which the pipeline's tool loop runs.
+    """
+
+    name = "state"
+
+    def __init__(self, state: StateModel, *, role: str = "user") -> None:
+        if not isinstance(state, StateModel):
+            raise UserError(f"layers.State(state) takes a ctxkit.State, got "
+                            f"{type(state).__name__}; subclass ctxkit.State for your fields")
+        if role not in ("user", "system"):
+            raise UserError("layers.State(role=...) must be 'user' or 'system'")
+        self.state = state
+        self.role = role
+        self.tool: Callable[..., str] = make_update_tool(state)
+        self.functions: dict[str, Callable[..., Any]] = {"update_state": self.tool}
+
+    def block(self) -> Block:
+        """The state's block as it would be rendered now."""
+        self.state.commit()
+        return Block(layer=self.name, role=self.role,  # type: ignore[arg-type]
+                     key="state", content=self.state.render(),
+                     provenance=Provenance(source="system", ref=f"state:v{self.state.version}"))
+
+    def __call__(self, draft: Draft, turn: Turn) -> Draft:
+        return draft.add(self.block())
