@@ -26,10 +26,13 @@ def test_explicit_first_call_writes_then_reads() -> None:
     prefix = r0.by_layer["prefix"]
     assert r0.usage.cache_read_tokens == 0 and prefix.write == prefix.total > 1024
     assert r0.usage.cache_write_1h_tokens == prefix.total  # system+tools ask for 1h
+    # the user's text directly follows the cached region, so it is cached too (5m)
+    assert r0.by_layer["turn"].write == r0.by_layer["turn"].total
     assert r1.by_layer["prefix"].read == prefix.total
-    assert r1.by_layer["history"].write == r1.by_layer["history"].total
+    hist = r1.by_layer["history"]  # "one" was cached by call 0; the reply "a" is new
+    assert hist.read == r0.by_layer["turn"].total and hist.write == hist.total - hist.read
     assert r2.usage.cache_read_tokens == r1.usage.cache_read_tokens + r1.usage.cache_write_tokens
-    assert r2.by_layer["turn"].uncached == r2.by_layer["turn"].total
+    assert r2.usage.uncached_tokens == 0
     # by-layer attribution always adds up to the prompt
     for r in pipe.records:
         assert sum(v.total for v in r.by_layer.values()) == r.usage.input_tokens
@@ -75,7 +78,8 @@ def test_lookback_window_of_twenty_blocks() -> None:
 
     short = session(20)
     prefix = short[0].by_layer["prefix"].total
-    assert short[1].usage.cache_read_tokens == prefix  # call 1 writes "first"+"hello"
+    # call 1 reads all call 0 cached (prefix + "first") and writes "hello" + "go"
+    assert short[1].usage.cache_read_tokens == short[0].usage.cache_write_tokens > prefix
     assert short[1].by_layer["history"].write > 0
     # the new breakpoint is more than 20 blocks past the cached one: only the prefix hits
     assert short[2].usage.cache_read_tokens == prefix
@@ -104,7 +108,7 @@ def test_at_most_four_breakpoints_and_1h_before_5m() -> None:
     assert len(bps) == 4
     ttls = [t for _, t in bps]
     assert ttls == sorted(ttls, key=lambda t: t == "5m")  # no 1h after a 5m
-    assert bps[-1][0] == len(pipe.records[0].blocks) - 2  # the last request is kept
+    assert bps[-1][0] == len(pipe.records[0].blocks) - 1  # the last (the user's text) is kept
 
 
 @pytest.mark.parametrize("lcp, expected", [(1000, 0), (1024, 1024), (1151, 1024), (1152, 1152),

@@ -40,6 +40,13 @@ def test_timestamp_in_system_prompt() -> None:
     assert ev.tokens_invalidated > 1000
 
 
+def test_prefix_drift_gives_no_layout_advice() -> None:
+    pipe = two_calls(Prefix(system=LONG_SYSTEM + "Today is 2026-11-28."),
+                     Prefix(system=LONG_SYSTEM + "Today is 2026-11-29."))
+    # the cached layer changed; "move stable layers first" would be wrong advice here
+    assert pipe.records[1].drift and pipe.records[1].layout is None
+
+
 def test_reordered_tools() -> None:
     ev = event(two_calls(Prefix(system=LONG_SYSTEM, tools=[read_file, grep], sort_tools=False),
                          Prefix(system=LONG_SYSTEM, tools=[grep, read_file], sort_tools=False)))

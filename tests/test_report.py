@@ -143,7 +143,8 @@ def test_terminal_names_the_drift_cause_layer_and_key(session: Any) -> None:
     assert layers.index("prefix") < layers.index("history") < layers.index("turn")
     last_call = next(line for line in text.splitlines() if line.startswith("5 "))
     assert "failed" in last_call and "ran out of responses" in text
-    assert "layout notes" in text  # the prefix changed before an unchanged history
+    # a cached layer that changed is drift, not a layout mistake: no "move layers" advice
+    assert "layout notes" not in text
 
 
 class Notes:
@@ -263,3 +264,19 @@ def test_cli_fails_cleanly_on_a_corrupt_line_and_a_missing_file(
     binary.write_bytes(b"\xff\xfe\x00garbage")
     assert main(["report", str(binary)]) == 1
     assert "not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.moves_prefix("a volatile layer placed before the prefix is the point")
+def test_terminal_and_json_show_layout_notes_for_a_volatile_layer_first() -> None:
+    def clock_layer(draft: Draft, turn: Turn) -> Draft:  # volatile, yet placed first
+        return draft.add(Block(layer="clock", role="system", content=f"turn {turn.index}"))
+
+    pipe = ContextPipeline(backend=ScriptedBackend(["a", "b"]),
+                           layers=[clock_layer, Prefix(system=SYSTEM), History()])
+    pipe.run("one")
+    pipe.run("two")
+    report = pipe.report()
+    assert "layout notes" in report.render(width=160)
+    notes = report.to_dict()["layout"]
+    assert len(notes) == 1 and notes[0]["changed_layer"] == "clock"
+    assert notes[0]["tokens_missed"] > 1000

@@ -45,10 +45,13 @@ def hostile_session() -> Report:
             raise BackendError(f"upstream said {EVIL}")
         return script.pop(0)
 
+    def reminder(draft: Draft, turn: Turn) -> Draft:  # per-turn, never cached
+        return draft.add(Block(layer="reminder", role="user", content=f"step {turn.step}"))
+
     notes = Notes()
     pipe = ContextPipeline(backend=FunctionBackend(answer),
                            layers=[Prefix(system=SYSTEM, tools=[read_file, grep]), notes,
-                                   History()], clock=clock())
+                                   History(), reminder], clock=clock())
     pipe.run("the parser test fails on empty input; fix it")
     notes.text = "v2"
     pipe.run("add a test")

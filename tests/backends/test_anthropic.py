@@ -48,10 +48,14 @@ def test_breakpoints_land_on_system_project_and_history() -> None:
     req = Anthropic(MODEL).render(pipe.assemble("fix the parser"))
     # tools follow the system prompt in the draft but precede it on the wire: the 1h
     # breakpoint after the last tool moves to the system prompt, which covers them all
-    assert cache_marks(req) == [("system", "1h"), ("system", "5m"), ("assistant:1:text", "5m")]
+    # ...and the user's text, right after the history, is cached for the next call to read
+    assert cache_marks(req) == [("system", "1h"), ("system", "5m"), ("assistant:1:text", "5m"),
+                                ("user:2:text", "5m")]
     assert req["system"][1]["text"].startswith("# AGENTS.md")
     assert [m["role"] for m in req["messages"]] == ["user", "assistant", "user"]
-    assert req["messages"][-1]["content"][-1] == {"type": "text", "text": "fix the parser"}
+    assert req["messages"][-1]["content"][-1] == {
+        "type": "text", "text": "fix the parser",
+        "cache_control": {"type": "ephemeral", "ttl": "5m"}}
     assert fa.validate(req) == []
 
 
@@ -245,4 +249,5 @@ def test_history_layer_breakpoint_reaches_the_wire(server: FakeServer) -> None:
     pipe.run("one")
     pipe.run("two")
     marks = cache_marks(server.bodies("/v1/messages")[1])
-    assert marks[-1] == ("assistant:1:text", "1h") and server.violations == []
+    assert marks[-2:] == [("assistant:1:text", "1h"), ("user:2:text", "5m")]
+    assert server.violations == []
