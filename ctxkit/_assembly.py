@@ -60,6 +60,10 @@ def build_draft(layers: Sequence[Any], turn: Turn, *, profile: Profile, counter:
                                 "a layer returns the Draft it was given (or None)")
             draft = out
     if user_block is not None:
+        if draft.blocks and draft.blocks[-1].cache is not None:
+            # nothing volatile sits between the cached region and the user's text: cache it
+            # too, so the next call (whose history starts with it) reads it, not writes it
+            user_block = user_block.replace(cache="5m")
         draft.add(user_block)
     check_tool_pairing(draft.blocks)
     apply_budget(draft, packer)
@@ -131,6 +135,10 @@ def diagnose_layout(prev: Draft, cur: Draft) -> LayoutNote | None:
         unchanged = bool(old) and cur_h[:len(old)] == old
         if changed_at is None:
             if not unchanged and old:
+                if any(b.cache is not None for b in cur_by[name]):
+                    # a layer that asked to be cached changed: that is drift, reported as
+                    # such; moving layers around would not help
+                    return None
                 changed_at = name
         elif unchanged:
             missed += sum(cur.tokens(b) for b in cur_by[name][:len(old)])
@@ -224,6 +232,7 @@ def make_record(p: Prepared, *, session_id: str, index: int, backend: str, start
         prices_as_of=profile.prices.as_of,
         drift=[p.drift] if p.drift is not None else [], layout=p.layout,
         prompt_hash=p.chain[-1] if p.chain else "", response=response,
+        extras={k: v(draft) if callable(v) else v for k, v in draft.extras.items()},
     )
 
 

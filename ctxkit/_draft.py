@@ -79,6 +79,9 @@ class Draft:
         self.dropped: list[Block] = []
         self.notes: list[str] = []
         self.declared_rewrite: str | None = None
+        # what layers want kept in the CallRecord (memory reads, retrieval ids); a value may
+        # be a callable of the final draft, resolved when the record is made
+        self.extras: dict[str, Any] = {}
 
     def add(self, *blocks: Block) -> Draft:
         """Append blocks in order; returns the draft so layers can ``return draft.add(...)``."""
