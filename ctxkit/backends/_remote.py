@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from .._backend import Backend
 from .._draft import Draft
-from .._errors import UserError
+from .._errors import UserError, require
 from .._profile import Profile, profile_for
 from .._types import Response
 from ._ratelimit import TokenBudget, budget_for, key_id
@@ -77,6 +77,54 @@ class RemoteBackend(Backend):
     provider = "remote"
     # which prompt tokens the provider counts against a key's rate limit
     cached_counts_against_limit = True
+
+    # the SDK behind a subclass: module (and extra) name, sync and async client classes
+    sdk_module = ""
+    sdk_clients = ("", "")
+    _model: str
+    _sync: Any
+    _async: Any
+    api_key: str | None
+    base_url: str | None
+    timeout: float | None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    # -- clients (built lazily, SDK retries off: the retry policy is ctxkit's) ------------
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"max_retries": 0, "timeout": self.timeout}
+        if self.api_key:
+            kw["api_key"] = self.api_key
+        if self.base_url:
+            kw["base_url"] = self.base_url
+        return kw
+
+    def _client(self) -> Any:
+        if self._sync is None:
+            sdk: Any = require(self.sdk_module, self.sdk_module)
+            self._sync = getattr(sdk, self.sdk_clients[0])(**self._client_kwargs())
+        return self._sync
+
+    def _aclient(self) -> Any:
+        if self._async is None:
+            sdk: Any = require(self.sdk_module, self.sdk_module)
+            self._async = getattr(sdk, self.sdk_clients[1])(**self._client_kwargs())
+        return self._async
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+        self._sync = None
+        self._async = None  # an async client is closed by aclose(), inside its loop
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()
+        self._async = None
+        self.close()
 
     def _init_remote(self, *, retry: RetryPolicy | None, tokens_per_minute: int | TokenBudget
                      | None, api_key: str | None, base_url: str | None) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._draft import Draft
-from ..._errors import UserError, require
+from ..._errors import UserError
 from ..._profile import Profile
 from .._ratelimit import TokenBudget
 from .._remote import Call, RemoteBackend, as_dict, resolve_profile
@@ -51,6 +51,8 @@ class Anthropic(RemoteBackend):
 
     name = "anthropic"
     provider = "anthropic"
+    sdk_module = "anthropic"
+    sdk_clients = ("Anthropic", "AsyncAnthropic")
     cached_counts_against_limit = False  # cache reads do not count toward Anthropic's ITPM
 
     def __init__(self, model: str = "claude-sonnet-4-6", *, api_key: str | None = None,
@@ -81,43 +83,6 @@ class Anthropic(RemoteBackend):
         self._init_remote(retry=retry, tokens_per_minute=tokens_per_minute,
                           api_key=self.api_key, base_url=base_url)
 
-    @property
-    def model(self) -> str:
-        return self._model
-
-    # -- clients -------------------------------------------------------------------------
-
-    def _client_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"max_retries": 0, "timeout": self.timeout}
-        if self.api_key:
-            kw["api_key"] = self.api_key
-        if self.base_url:
-            kw["base_url"] = self.base_url
-        return kw
-
-    def _client(self) -> Any:
-        if self._sync is None:
-            sdk: Any = require("anthropic", "anthropic")
-            self._sync = sdk.Anthropic(**self._client_kwargs())
-        return self._sync
-
-    def _aclient(self) -> Any:
-        if self._async is None:
-            sdk: Any = require("anthropic", "anthropic")
-            self._async = sdk.AsyncAnthropic(**self._client_kwargs())
-        return self._async
-
-    def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-        self._sync = None
-        self._async = None  # an async client is closed by aclose(), inside its loop
-
-    async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.close()
-        self._async = None
-        self.close()
 
     # -- rendering and reading -----------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ..._draft import Draft
-from ..._errors import UserError, require
+from ..._errors import UserError
 from ..._profile import Profile
 from ..._types import Response
 from .._ratelimit import TokenBudget
@@ -56,6 +56,8 @@ class OpenAI(RemoteBackend):
     """
 
     provider = "openai"
+    sdk_module = "openai"
+    sdk_clients = ("OpenAI", "AsyncOpenAI")
 
     def __init__(self, model: str = "gpt-5", *, api: Api = "chat",
                  base_url: str | None = None, api_key: str | None = None,
@@ -91,43 +93,6 @@ class OpenAI(RemoteBackend):
         self._init_remote(retry=retry, tokens_per_minute=tokens_per_minute,
                           api_key=self.api_key, base_url=base_url)
 
-    @property
-    def model(self) -> str:
-        return self._model
-
-    # -- clients -------------------------------------------------------------------------
-
-    def _client_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"max_retries": 0, "timeout": self.timeout}
-        if self.api_key:
-            kw["api_key"] = self.api_key
-        if self.base_url:
-            kw["base_url"] = self.base_url
-        return kw
-
-    def _client(self) -> Any:
-        if self._sync is None:
-            sdk: Any = require("openai", "openai")
-            self._sync = sdk.OpenAI(**self._client_kwargs())
-        return self._sync
-
-    def _aclient(self) -> Any:
-        if self._async is None:
-            sdk: Any = require("openai", "openai")
-            self._async = sdk.AsyncOpenAI(**self._client_kwargs())
-        return self._async
-
-    def close(self) -> None:
-        if self._sync is not None:
-            self._sync.close()
-        self._sync = None
-        self._async = None  # an async client is closed by aclose(), inside its loop
-
-    async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.close()
-        self._async = None
-        self.close()
 
     # -- rendering and reading -----------------------------------------------------------
 
