@@ -61,7 +61,8 @@ def build(turns: int, trace: Path | None) -> tuple[ContextPipeline, list[float]]
 
     def tool_00(arg0: str, arg1: str = "", arg2: str = "", arg3: str = "") -> str:
         """Run a tool."""
-        return text(250, len(arg0))
+        # distinct outputs: identical ones would collapse to a reference (canonicalization)
+        return f"result {step['n']}: " + text(250, step["n"])
 
     schemas = tools(24)
     project = [(f"docs/{name}.md", text(3800, k)) for k, name in

@@ -7,6 +7,7 @@ budgets or wire formats: a backend's ``render`` decides how a block is sent.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -25,6 +26,20 @@ TTLS: frozenset[str] = frozenset({"5m", "1h"})
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no insignificant whitespace: equal values, equal bytes."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _serialize(role: str, kind: str, name: str | None, call_id: str | None, is_error: bool,
+               content: str) -> str:
+    return canonical_json([role, kind, name, call_id, is_error, content])
+
+
+@functools.lru_cache(maxsize=8192)
+def _hash_of(role: str, kind: str, name: str | None, call_id: str | None, is_error: bool,
+             content: str) -> str:
+    # cached: re-making a block with the same content (a new TTL, another layer) is a
+    # dictionary lookup, and Python caches each string's own hash
+    data = _serialize(role, kind, name, call_id, is_error, content).encode()
+    return hashlib.sha256(data).hexdigest()[:20]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,13 +114,13 @@ class Block:
             raise UserError(f"Block.cache {self.cache!r} must be None, '5m' or '1h'")
         if self.kind in ("tool_use", "tool_result") and not self.call_id:
             raise UserError(f"a {self.kind} block needs a call_id that pairs call and result")
-        object.__setattr__(self, "hash", hashlib.sha256(self.serialize().encode()).hexdigest()[:20])
+        object.__setattr__(self, "hash", _hash_of(self.role, self.kind, self.name, self.call_id,
+                                                  self.is_error, self.content))
 
     def serialize(self) -> str:
         """Deterministic serialization of what reaches the model (the hashed bytes)."""
-        return canonical_json(
-            [self.role, self.kind, self.name, self.call_id, self.is_error, self.content]
-        )
+        return _serialize(self.role, self.kind, self.name, self.call_id, self.is_error,
+                          self.content)
 
     def replace(self, **changes: Any) -> Block:
         """A copy with ``changes`` applied (blocks are immutable)."""

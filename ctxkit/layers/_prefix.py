@@ -65,7 +65,7 @@ class Prefix:
                   key=f"tool:{s['name']}", content=canonical_json(s),
                   provenance=Provenance(source="system")) for s in schemas]
         self.project = list(project)
-        self._files: dict[str, tuple[tuple[int, int], Block]] = {}
+        self._files: dict[str, tuple[object, Block]] = {}  # label -> (stamp or text, block)
         self._head: list[Block] | None = None
 
     def _path(self, p: str | os.PathLike[str]) -> Path:
@@ -75,9 +75,14 @@ class Prefix:
     def _project_block(self, item: str | os.PathLike[str] | tuple[str, str]) -> Block:
         if isinstance(item, tuple):
             label, text = item
-            return Block(layer=self.name, role="system", key=f"file:{label}",
-                         content=f"# {label}\n{text}", provenance=Provenance(source="file",
-                                                                              ref=label))
+            hit = self._files.get(label)
+            if hit is not None and hit[0] == text:
+                return hit[1]
+            block = Block(layer=self.name, role="system", key=f"file:{label}",
+                          content=f"# {label}\n{text}", provenance=Provenance(source="file",
+                                                                               ref=label))
+            self._files[label] = (text, block)
+            return block
         path = self._path(item)
         try:
             st = path.stat()
