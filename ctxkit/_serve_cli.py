@@ -1,7 +1,8 @@
 """``ctxkit serve``: arguments and the entry point (wired into ``ctxkit/cli.py``).
 
 Owns the command line of the server: which model, where to listen, and the engine knobs
-worth changing from a shell. Imports torch, FastAPI and uvicorn only when run.
+worth changing from a shell. It lives outside ``ctxkit.engine`` because that package
+imports torch: ``ctxkit --help`` must stay fast. Torch, FastAPI and uvicorn load when run.
 """
 
 from __future__ import annotations
@@ -55,13 +56,13 @@ def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._errors import require
+    from ._errors import require
 
     require("torch", "engine")
     require("fastapi", "engine")
     uvicorn: Any = require("uvicorn", "engine")
-    from .llm import LLM
-    from .server import build_app
+    from .engine.llm import LLM
+    from .engine.server import build_app
 
     llm = LLM(args.model, **engine_kwargs(args))
     app = build_app(llm, served_name=args.served_model_name)

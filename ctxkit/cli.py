@@ -26,6 +26,8 @@ commands:
   audit    point it at another agent's recorded prompts (OpenAI/Anthropic message-list
            JSONL, SWE-agent .traj, OpenHands prompt logs) and see its prefix reuse, cache
            killers, duplicate tool outputs, and what ctxkit's ordering would save.
+  memory   operate a memory store by URL: list, show, audit (who wrote/read/revoked what,
+           when, why) and revoke records by id, source or time window.
   serve    serve a local Hugging Face model directory on ctxkit's own paged-KV engine with
            OpenAI- and Anthropic-compatible endpoints that report real cached tokens
            (needs: pip install 'ctxkit[engine]').
@@ -42,9 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"ctxkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from ._serve_cli import add_arguments as serve_args
     from .audit.cli import add_arguments as audit_args
     from .demo import add_arguments as demo_args
-    from .engine.cli import add_arguments as serve_args
+    from .memory.cli import add_arguments as memory_args
     from .report.cli import add_arguments as report_args
 
     demo_args(sub.add_parser("demo", help="run the offline coding-agent demo",
@@ -53,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                                formatter_class=argparse.RawDescriptionHelpFormatter))
     audit_args(sub.add_parser("audit", help="audit another agent's recorded prompts",
                               formatter_class=argparse.RawDescriptionHelpFormatter))
+    memory_args(sub.add_parser("memory", help="inspect, audit and revoke records of a memory "
+                               "store (operators)",
+                               formatter_class=argparse.RawDescriptionHelpFormatter))
     serve_args(sub.add_parser("serve", help="serve a local model (OpenAI/Anthropic-compatible "
                               "HTTP) on the bundled paged-KV engine",
                               formatter_class=argparse.RawDescriptionHelpFormatter))

@@ -36,3 +36,12 @@ def test_exception_tree() -> None:
     assert issubclass(ctxkit.MissingExtraError, ImportError)
     err = ctxkit.MissingExtraError("engine", "torch")
     assert "pip install 'ctxkit[engine]'" in str(err)
+
+
+def test_cli_help_is_light() -> None:
+    # `ctxkit --help` must not pay for torch, the SDKs or the stores
+    code = ("import sys; from ctxkit.cli import build_parser; build_parser(); "
+            "print([m for m in ('torch', 'sqlalchemy', 'lancedb', 'anthropic', 'openai', "
+            "'fastapi') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -2,6 +2,9 @@
 in ``__init__``; a user-written layer looks exactly like these."""
 
 from ._history import History
+from ._memory import Memory, Recall
 from ._prefix import Prefix
+from ._retrieval import Retrieval
+from ._state import State
 
-__all__ = ["History", "Prefix"]
+__all__ = ["History", "Memory", "Prefix", "Recall", "Retrieval", "State"]

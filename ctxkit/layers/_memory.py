@@ -1,0 +1,213 @@
+"""Memory layers: session-stable semantic memory early, per-turn episodic recall late.
+
+Two layers because memory has a stable part and a volatile part, and the cache rewards
+keeping them apart (DESIGN: "where one concern has a stable and a volatile part, it is
+two layers"). ``Memory`` reads the user's semantic facts once when a session opens and
+renders the same bytes on every call of that session, with a cache mark, so it joins the
+cached prefix; facts learned mid-session appear at the next session. ``Recall`` searches
+memory with each turn's query and proposes the hits as flexible candidates in the
+volatile tail, where the budget step packs the best of them. Both fence memory content
+as data (``ctxkit.memory.fence``) and log every read — query, ids, scores and whether
+each hit was packed — under ``draft.extras["memory"]``, which the CallRecord keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._block import Block, CacheTTL, Provenance
+from .._draft import Draft
+from .._errors import UserError
+from .._types import Turn
+from ..memory._render import CLOSE, HEADER, OPEN, line
+from ..memory._scope import MemoryRecord, Scope, check_scope
+from ..memory._text import content_hash
+
+if TYPE_CHECKING:  # the store needs the memory extra; these layers import without it
+    from ..memory._policies import MemoryWriter
+    from ..memory._store import MemoryStore
+
+
+def _check_store(store: object, layer: str) -> None:
+    from ..memory._store import MemoryStore
+
+    if not isinstance(store, MemoryStore):
+        raise UserError(f"{layer}(store, scope=...) needs a ctxkit.memory.MemoryStore, got "
+                        f"{type(store).__name__}")
+
+
+def _log(draft: Draft) -> _MemoryLog:
+    log = draft.extras.get("memory")
+    if not isinstance(log, _MemoryLog):
+        log = draft.extras["memory"] = _MemoryLog()
+    return log
+
+
+class _MemoryLog:
+    """The memory part of a call's extras, resolved against the final draft.
+
+    Layers append reads (with the keys of the blocks they proposed) and writes; when the
+    CallRecord is made the pipeline calls it with the packed draft, and it answers plain
+    JSON: ``{"reads": [{layer, query, ids, scores, packed, ...}], "writes": [ids]}``.
+    """
+
+    def __init__(self) -> None:
+        self.reads: list[dict[str, Any]] = []
+        self.writes: list[str] = []
+
+    def __call__(self, draft: Draft) -> dict[str, Any]:
+        kept = {b.key for b in draft.blocks}
+        reads = []
+        for r in self.reads:
+            out = {k: v for k, v in r.items() if k != "keys"}
+            out["packed"] = [key in kept for key in r["keys"]]
+            reads.append(out)
+        return {"reads": reads, "writes": list(self.writes)}
+
+
+def _block(layer: str, rec: MemoryRecord, **kw: Any) -> Block:
+    return Block(layer=layer, content=line(rec), key=f"memory:{rec.id}",
+                 trust="untrusted" if rec.trust != "trusted" else "trusted",
+                 provenance=Provenance(source="memory", ref=rec.id, at=rec.created_at), **kw)
+
+
+def _fence(layer: str, role: Any, records: list[Block], ttl: CacheTTL | None = None
+           ) -> list[Block]:
+    """The records between the fence's opening (with the header) and closing blocks."""
+    if not records:
+        return []
+    src = Provenance(source="memory")
+    return [Block(layer=layer, role=role, content=f"{HEADER}\n{OPEN}", key=f"{layer}:open",
+                  provenance=src), *records,
+            Block(layer=layer, role=role, content=CLOSE, key=f"{layer}:close", cache=ttl,
+                  provenance=src)]
+
+
+class Memory:
+    """Semantic memory, read once per session, byte-stable, cached.
+
+    Args:
+        store: the memory store.
+        scope: whose memory.
+        max_tokens: ceiling on the block's tokens; the newest facts that fit are kept.
+        ttl: cache TTL asked for at the end of the block.
+        role: ``system`` (joins the system prompt) or ``user``.
+        name: the layer name in records and reports.
+    """
+
+    def __init__(self, store: MemoryStore, *, scope: Scope, max_tokens: int = 1500,
+                 ttl: CacheTTL = "5m", role: str = "system", name: str = "memory") -> None:
+        _check_store(store, "Memory")
+        if role not in ("system", "user"):
+            raise UserError(f"Memory role must be 'system' or 'user', got {role!r}")
+        self.store = store
+        self.scope = check_scope(scope)
+        self.max_tokens = max_tokens
+        self.ttl = ttl
+        self.role = role
+        self.name = name
+        self._session: str | None = None
+        self._blocks: list[Block] = []
+
+    def __call__(self, draft: Draft, turn: Turn) -> Draft:
+        log = _log(draft)
+        if self._session != turn.session.id:
+            self._session = turn.session.id
+            self._blocks = self._read(draft)
+            ids = [b.provenance.ref for b in self._blocks if b.provenance and b.provenance.ref]
+            log.reads.append({"layer": self.name, "query": None, "ids": ids,
+                              "scores": [None] * len(ids), "reused": False,
+                              "keys": [f"memory:{i}" for i in ids]})
+        elif self._blocks:  # the same blocks as at session open: no new read
+            ids = [b.provenance.ref for b in self._blocks if b.provenance and b.provenance.ref]
+            log.reads.append({"layer": self.name, "query": None, "ids": ids,
+                              "scores": [None] * len(ids), "reused": True,
+                              "keys": [f"memory:{i}" for i in ids]})
+        return draft.extend(self._blocks)
+
+    def _read(self, draft: Draft) -> list[Block]:
+        facts = self.store.list(self.scope, tier="semantic")
+        used = draft.counter.count_text(f"{HEADER}\n{OPEN}") + draft.counter.count_text(CLOSE)
+        chosen: list[Block] = []
+        for rec in reversed(facts):  # newest first while they fit, then in time order
+            b = _block(self.name, rec, role=self.role)
+            n = draft.tokens(b)
+            if used + n > self.max_tokens:
+                continue
+            used += n
+            chosen.append(b)
+        chosen.reverse()
+        return _fence(self.name, self.role, chosen, self.ttl)
+
+
+class Recall:
+    """Episodic recall for this turn: hybrid search on the turn's query, packed by budget.
+
+    Args:
+        store: the memory store.
+        scope: whose memory.
+        k: hits proposed per call.
+        tier: ``episodic`` (default), ``semantic`` or None for both.
+        min_score: hits below this fused score are not proposed (noise hurts).
+        max_tokens: a ceiling on the tokens this layer proposes (best hits first); the
+            budget step may still drop some. ``Budget(caps={"recall": N})`` also works.
+        query: ``query(turn) -> str | None``; default: the turn's user message.
+        writer: a ``MemoryWriter`` run on the transcript at every call (write-through of
+            tool results, salient marks); its writes are logged with the reads.
+        name: the layer name in records and reports.
+    """
+
+    def __init__(self, store: MemoryStore, *, scope: Scope, k: int = 8,
+                 tier: str | None = "episodic", min_score: float = 0.0,
+                 max_tokens: int | None = None,
+                 query: Callable[[Turn], str | None] | None = None,
+                 writer: MemoryWriter | None = None, name: str = "recall") -> None:
+        _check_store(store, "Recall")
+        self.store = store
+        self.scope = check_scope(scope)
+        self.k = k
+        self.tier = tier
+        self.min_score = min_score
+        self.max_tokens = max_tokens
+        self.query = query
+        self.writer = writer
+        self.name = name
+
+    def _query(self, turn: Turn) -> str | None:
+        if self.query is not None:
+            return self.query(turn)
+        if turn.message:
+            return turn.message
+        for b in reversed(turn.session.transcript):  # a tool-loop step: the asking turn
+            if b.role == "user" and b.kind == "text":
+                return b.content
+        return None
+
+    def __call__(self, draft: Draft, turn: Turn) -> Draft:
+        log = _log(draft)
+        if self.writer is not None:
+            log.writes.extend(self.writer.observe(turn.session))
+        q = self._query(turn)
+        if not q or not q.strip():
+            return draft
+        hits = self.store.search(self.scope, q, k=self.k, tier=self.tier,
+                                 min_score=self.min_score)
+        shown = {b.provenance.ref for b in draft.blocks if b.provenance and b.provenance.ref}
+        present = {content_hash(b.content) for b in turn.session.transcript}
+        blocks: list[Block] = []
+        used = 0
+        for rec, score in hits:
+            if rec.content_hash in present or rec.id in shown:  # already in the prompt
+                continue
+            b = _block(self.name, rec, score=score, must_keep=False)
+            n = draft.tokens(b)
+            if self.max_tokens is not None and used + n > self.max_tokens:
+                continue
+            used += n
+            blocks.append(b)
+        log.reads.append({"layer": self.name, "query": q,
+                          "ids": [b.provenance.ref for b in blocks if b.provenance],
+                          "scores": [b.score for b in blocks],
+                          "keys": [b.key for b in blocks]})
+        return draft.extend(_fence(self.name, "user", blocks))

@@ -1,0 +1,336 @@
+"""MemoryStore: records, provenance and audit in SQL; vectors in LanceDB.
+
+Owns opening a store from any SQLAlchemy URL, every write (validation, redaction, dedupe
+by canonical content hash, the lexical index, the audit line) and keeping LanceDB in step
+with SQL. SQL is the source of truth: a write returns once its transaction committed;
+its vector is embedded lazily, in batches, before the next search (and again after a
+crash, from the ``vectorized`` flag). Reads live in ``_view``, revocation and review in
+``_admin``, consolidation in ``_consolidate``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .._block import Block
+from .._errors import StoreError, UserError
+from . import _admin, _consolidate
+from ._models import (
+    SCHEMA_VERSION,
+    AuditRow,
+    DerivationRow,
+    MetaRow,
+    RecordRow,
+    TermRow,
+    create_schema,
+    make_engine,
+    scoped_sessions,
+)
+from ._scope import MemoryRecord, Scope, check_scope
+from ._search import SearchParams
+from ._vectors import VectorIndex
+from ._view import MemoryView
+from ._visibility import to_record
+from ._write import audit_row, check_parents, dedupe_key, insert_rows, prepare, same_content
+
+
+class MemoryStore(MemoryView):
+    """Scoped, audited agent memory.
+
+    Args:
+        url: a SQLAlchemy URL: ``sqlite:///agent.db`` (WAL mode), ``sqlite://`` (in
+            memory), ``postgresql://user@host/db`` (psycopg).
+        vectors: the LanceDB directory; defaults to ``<db file>.vectors`` for SQLite files,
+            a temporary directory for in-memory SQLite; other databases need it once
+            something is searched (operators can list, audit and revoke without it).
+        embedder: any ``ctxkit.embeddings.Embedder``; default: the packaged MiniLM, loaded
+            on first need (listing and auditing never load it).
+        clock: unix seconds (injectable, for TTL and ``as_of`` tests).
+        redact_secrets: replace API keys, tokens, private keys, passwords before storing.
+        redact_pii: replace e-mail addresses, phone/card/SSN/IBAN numbers before storing.
+        search_params: tuning of hybrid search.
+    """
+
+    def __init__(self, url: str = "sqlite:///memory.db", *,
+                 vectors: str | os.PathLike[str] | None = None, embedder: Any = None,
+                 clock: Callable[[], float] = time.time, redact_secrets: bool = True,
+                 redact_pii: bool = True, search_params: SearchParams | None = None) -> None:
+        super().__init__(self, None)
+        if not isinstance(url, str):
+            raise UserError(f"MemoryStore url must be a str SQLAlchemy URL, got {url!r}")
+        self.url = url
+        self.clock = clock
+        self.redact_secrets = redact_secrets
+        self.redact_pii = redact_pii
+        self.search_params = search_params or SearchParams()
+        self._engine = make_engine(url)
+        try:
+            create_schema(self._engine)
+        except Exception as exc:
+            raise StoreError(f"cannot open memory store {_safe(url)}: {exc}; check the URL "
+                             "and that the database is reachable and writable") from exc
+        self._factory = scoped_sessions(self._engine)
+        self._vectors_path = _vectors_dir(url, vectors, self._engine.dialect.name)
+        self._embedder = embedder
+        self._vectors: VectorIndex | None = None
+        self._lock = threading.RLock()
+        self._recovered = False
+        self._check_meta()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self, scope: Scope) -> Iterator[Session]:
+        """A transaction whose every query is confined to ``scope`` (internal)."""
+        with self._factory(info={"scope": scope}) as db, db.begin():
+            yield db
+
+    @contextmanager
+    def _maintenance(self, why: str) -> Iterator[Session]:
+        with self._factory(info={"unscoped": why}) as db, db.begin():
+            yield db
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from ..embeddings import default_embedder
+
+            self._embedder = default_embedder()
+        return self._embedder
+
+    def embed_query(self, text: str) -> Any:
+        return self.embedder.embed([text])[0]
+
+    def vector_index(self) -> VectorIndex:
+        with self._lock:
+            if self._vectors is None:
+                if self._vectors_path is None:
+                    raise UserError(f"a {self._engine.dialect.name} memory store needs "
+                                    "vectors=PATH (a LanceDB directory) for its embeddings")
+                emb = self.embedder
+                self._check_embedder(emb)
+                self._vectors = VectorIndex(self._vectors_path, int(emb.dim))
+            return self._vectors
+
+    def _check_meta(self) -> None:
+        with self._maintenance("schema version") as db:
+            row = db.get(MetaRow, "schema")
+            if row is None:
+                db.add(MetaRow(key="schema", value=SCHEMA_VERSION))
+            elif row.value != SCHEMA_VERSION:
+                raise StoreError(f"memory store {_safe(self.url)} has schema {row.value}, "
+                                 f"this ctxkit reads {SCHEMA_VERSION}; upgrade ctxkit")
+
+    def _check_embedder(self, emb: Any) -> None:
+        want = json.dumps({"name": str(getattr(emb, "name", "?")), "dim": int(emb.dim)})
+        with self._maintenance("embedder check") as db:
+            row = db.get(MetaRow, "embedder")
+            if row is None:
+                db.add(MetaRow(key="embedder", value=want))
+            elif row.value != want:
+                raise StoreError(f"memory store {_safe(self.url)} was embedded with "
+                                 f"{row.value}, not {want}; pass the same embedder, or "
+                                 "open a fresh store")
+
+    def flush(self) -> int:
+        """Embed and index every record not yet in LanceDB; returns how many."""
+        with self._lock:
+            with self._maintenance("vector backlog") as db:
+                pending = db.execute(select(
+                    RecordRow.id, RecordRow.tenant, RecordRow.user_id, RecordRow.session,
+                    RecordRow.tier, RecordRow.created_at, RecordRow.content,
+                ).where(RecordRow.vectorized.is_(False)).order_by(RecordRow.created_at)).all()
+            if not pending:
+                return 0
+            index = self.vector_index()
+            if not self._recovered:
+                # a crash between the LanceDB append and the SQL flag leaves duplicates
+                index.delete([p.id for p in pending])
+                self._recovered = True
+            for i in range(0, len(pending), 256):
+                chunk = pending[i:i + 256]
+                vecs = self.embedder.embed([p.content for p in chunk])
+                index.add([{"id": p.id, "tenant": p.tenant, "user_id": p.user_id,
+                            "session": p.session, "tier": p.tier, "created_at": p.created_at,
+                            "vector": vecs[j]} for j, p in enumerate(chunk)])
+                with self._maintenance("vector backlog") as db:
+                    db.execute(update(RecordRow).where(RecordRow.id.in_(
+                        [p.id for p in chunk])).values(vectorized=True))
+            return len(pending)
+
+    def close(self) -> None:
+        """Dispose of connections (records are already durable)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def as_of(self, t: float) -> MemoryView:
+        """The store exactly as it was at unix time ``t`` (read-only)."""
+        if not isinstance(t, (int, float)) or not math.isfinite(t):
+            raise UserError(f"as_of takes unix seconds (a finite number), got {t!r}")
+        return MemoryView(self, float(t))
+
+    # -- writes --------------------------------------------------------------------------
+
+    def write(self, scope: Scope, content: str, *, tier: str = "episodic", kind: str = "note",
+              source: str = "agent", source_ref: str | None = None, trust: str | None = None,
+              ttl: float | timedelta | None = None, key: str | None = None,
+              derived_from: Sequence[str] = (), meta: Mapping[str, Any] | None = None,
+              actor: str | None = None) -> MemoryRecord:
+        """Store one memory and return it (or the identical one already stored).
+
+        Args:
+            scope: whose memory; its session stamps the record.
+            content: the text; secrets and PII are redacted first.
+            tier: ``episodic`` or ``semantic``.
+            kind: a free label (note, turn, tool_result, summary, fact, preference...).
+            source: user, agent, tool, system, compaction or document.
+            source_ref: what it came from (a tool call id, a tool name, a document path).
+            trust: defaults to ``untrusted`` for tool and document sources. Untrusted
+                semantic records wait in ``review_queue`` until ``approve``d.
+            ttl: seconds (or a timedelta) until the record stops being returned.
+            key: for semantic facts, the slot it fills; the newest fact of a key wins.
+            derived_from: ids of the records it was derived from (revocation follows).
+            meta: JSON-able metadata.
+            actor: who writes, for the audit log (defaults to ``source``).
+        """
+        return self.write_many(scope, [dict(
+            content=content, tier=tier, kind=kind, source=source, source_ref=source_ref,
+            trust=trust, ttl=ttl, key=key, derived_from=derived_from, meta=meta,
+            actor=actor)])[0]
+
+    def write_many(self, scope: Scope, items: Sequence[str | Mapping[str, Any]]
+                   ) -> list[MemoryRecord]:
+        """Write several memories in one transaction; items are texts or ``write`` kwargs."""
+        scope = check_scope(scope)
+        now = self.clock()
+        prepared = [prepare(scope, it, now, secrets=self.redact_secrets, pii=self.redact_pii)
+                    for it in items]
+        out: list[MemoryRecord] = []
+        records: list[dict[str, Any]] = []
+        terms: list[dict[str, Any]] = []
+        derivations: list[dict[str, Any]] = []
+        audit: list[dict[str, Any]] = []
+        who = {"tenant": scope.tenant, "user_id": scope.user}
+        with self.session(scope) as db:
+            check_parents(db, prepared)
+            candidates = same_content(db, {p["row"].content_hash for p in prepared}, now)
+            batch: dict[tuple[Any, ...], Any] = {}
+            for p in prepared:
+                row = p["row"]
+                existing = batch.get(p["dedupe"]) or next(
+                    (c for c in candidates.get(row.content_hash, ()) if dedupe_key(c)
+                     == p["dedupe"]), None)
+                if existing is not None:
+                    audit.append(audit_row(scope, now, "dedupe", existing.id, p["actor"], {
+                        "source": row.source, "source_ref": row.source_ref}))
+                    out.append(to_record(existing, now))
+                    continue
+                records.append(vars(row))
+                terms += [{"record_id": row.id, "term": t, "tf": n, **who}
+                          for t, n in p["terms"].items()]
+                derivations += [{"child_id": row.id, "parent_id": x, **who}
+                                for x in row.derived_from]
+                audit.append(audit_row(scope, now, "write", row.id, p["actor"], {
+                    "tier": row.tier, "kind": row.kind, "source": row.source,
+                    "source_ref": row.source_ref, "trust": row.trust, "review": row.review,
+                    "redactions": row.redactions, "derived_from": row.derived_from}))
+                batch[p["dedupe"]] = row
+                out.append(to_record(row, now))
+            # bulk inserts, one statement per table, each row checked against the scope
+            for table, rows in ((RecordRow, records), (TermRow, terms),
+                                (DerivationRow, derivations), (AuditRow, audit)):
+                insert_rows(db, scope, table, rows)
+        return out
+
+    def write_episodes(self, scope: Scope, blocks: Sequence[Block | str], *,
+                       source: str = "compaction", source_ref: str | None = None,
+                       refs: Sequence[str | None] | None = None, kind: str = "turn",
+                       ttl: float | timedelta | None = None) -> list[str]:
+        """Write blocks (or texts) to episodic memory; returns their record ids, in order.
+
+        The seam for write-on-compaction: call it with the turns about to be dropped
+        *before* rewriting the session. A block keeps its trust (tool results stay
+        untrusted) and its provenance ref (or its key) as the record's ``source_ref``
+        unless ``refs`` names one per block. Empty blocks are skipped (id ``""``).
+        """
+        if refs is not None and len(refs) != len(blocks):
+            raise UserError(f"refs has {len(refs)} entries for {len(blocks)} blocks")
+        items: list[dict[str, Any]] = []
+        index: list[int] = []
+        for i, b in enumerate(blocks):
+            text, trust, ref, meta = b, None, source_ref, {}
+            if isinstance(b, Block):
+                text, trust = b.content, b.trust
+                ref = source_ref or (b.provenance.ref if b.provenance else None) or b.key
+                meta = {"role": b.role, "block_kind": b.kind, "key": b.key}
+                if b.name:
+                    meta["tool"] = b.name
+            elif not isinstance(b, str):
+                raise UserError(f"write_episodes takes Blocks or str, got {type(b).__name__}")
+            if refs is not None and refs[i] is not None:
+                ref = refs[i]
+            if not str(text).strip():
+                continue
+            items.append(dict(content=text, tier="episodic", kind=kind, source=source,
+                              source_ref=ref, trust=trust, ttl=ttl, meta=meta))
+            index.append(i)
+        ids = [""] * len(blocks)
+        for i, rec in zip(index, self.write_many(scope, items), strict=True):
+            ids[i] = rec.id
+        return ids
+
+    # -- audit, revocation, review, consolidation ---------------------------------------
+
+    def audit_reads(self, db: Session, scope: Scope,
+                    hits: Sequence[tuple[str, float | None, dict[str, Any]]], *, via: str,
+                    actor: str, extra: dict[str, Any]) -> None:
+        """Log a read: one audit line per record returned (or one saying none was)."""
+        now = self.clock()
+        rows = [audit_row(scope, now, "read", None, actor, {"via": via, **extra})] if not hits \
+            else [audit_row(scope, now, "read", rid, actor,
+                             {"via": via, "rank": rank, "score": score, **detail, **extra})
+                  for rank, (rid, score, detail) in enumerate(hits, 1)]
+        insert_rows(db, scope, AuditRow, rows)
+
+    revoke = _admin.revoke
+    approve = _admin.approve
+    reject = _admin.reject
+    consolidate = _consolidate.consolidate
+
+
+def _vectors_dir(url: str, vectors: str | os.PathLike[str] | None, dialect: str
+                 ) -> Path | None:
+    if vectors is not None:
+        return Path(vectors)
+    if dialect == "sqlite":
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            return Path(path.split("?", 1)[0] + ".vectors")
+        return Path(tempfile.mkdtemp(prefix="ctxkit-memory-vectors-"))
+    return None  # required only once something is embedded or searched
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

@@ -1,0 +1,126 @@
+"""The vector half of memory: a LanceDB table of embeddings keyed by record id.
+
+Owns the table's schema, appends and deletes, and nearest-neighbour search that is
+*pre*-filtered by scope (tenant and user always; session, tier and the as-of time when
+asked) so ranking never sees another tenant's rows. It stores no content: the SQL store is
+the source of truth and re-creates missing vectors after a crash. Knows nothing of
+visibility rules beyond time (revocation, TTL, review are checked in SQL).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .._errors import MissingExtraError, StoreError
+from ._scope import Scope
+
+TABLE = "memory_vectors"
+
+
+def _lit(value: str) -> str:
+    """A SQL string literal for LanceDB's filter language (quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class VectorIndex:
+    """Embeddings of memory records in one LanceDB directory.
+
+    Args:
+        path: the LanceDB directory (created if missing).
+        dim: the embedding dimension; an existing table of another dimension is refused.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], dim: int) -> None:
+        os.environ.setdefault("LANCEDB_LOG", "error")
+        try:
+            import lancedb
+            import pyarrow as pa
+        except ImportError as exc:
+            raise MissingExtraError("memory", "lancedb") from exc
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self._db = lancedb.connect(str(self.path))
+        self._pa = pa
+        schema = pa.schema([
+            pa.field("id", pa.string()), pa.field("tenant", pa.string()),
+            pa.field("user_id", pa.string()), pa.field("session", pa.string()),
+            pa.field("tier", pa.string()), pa.field("created_at", pa.float64()),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+        ])
+        names = self._db.list_tables()
+        names = getattr(names, "tables", names)
+        if TABLE in names:
+            self._table = self._db.open_table(TABLE)
+            have = self._table.schema.field("vector").type.list_size
+            if have != dim:
+                raise StoreError(f"the vectors at {self.path} have dimension {have}, the "
+                                 f"embedder gives {dim}; pass the embedder the store was "
+                                 "built with, or a fresh vectors= directory")
+        else:
+            self._table = self._db.create_table(TABLE, schema=schema)
+        self._num_adds = 0
+        try:
+            self._indexed = len(list(self._table.list_indices())) >= 2
+        except Exception:  # noqa: BLE001 - unknown: optimize() will (re)create them
+            self._indexed = False
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Append rows (id, tenant, user_id, session, tier, created_at, vector)."""
+        if not rows:
+            return
+        self._table.add(rows)
+        self._num_adds += 1
+        if self._num_adds % 32 == 0:
+            self.optimize()
+
+    def delete(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            self._table.delete("id IN (" + ", ".join(_lit(x) for x in chunk) + ")")
+
+    def optimize(self) -> None:
+        """Compact small fragments (each append makes one) and keep the scope columns
+        indexed, so the scope pre-filter reads one user's rows, not the whole table."""
+        try:
+            self._table.optimize()
+            if not self._indexed and self.count() >= 1024:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    for column in ("tenant", "user_id"):
+                        self._table.create_scalar_index(column, index_type="BTREE",
+                                                        replace=True)
+                self._indexed = True
+        except Exception:  # noqa: BLE001 - an optimization, never a failure
+            pass
+
+    def count(self) -> int:
+        return int(self._table.count_rows())
+
+    def ids(self) -> set[str]:
+        tbl = self._table.to_lance().to_table(columns=["id"]) if hasattr(
+            self._table, "to_lance") else self._table.to_arrow().select(["id"])
+        return set(tbl.column("id").to_pylist())
+
+    def search(self, scope: Scope, vector: Any, *, limit: int, at: float | None = None,
+               tier: str | None = None, session: str | None = None) -> list[tuple[str, float]]:
+        """Nearest records of ``scope`` by cosine similarity, best first.
+
+        The scope filter is applied before the neighbour search (``prefilter``), so the
+        ``limit`` nearest are the nearest *within the scope*.
+        """
+        where = [f"tenant = {_lit(scope.tenant)}", f"user_id = {_lit(scope.user)}"]
+        if at is not None:
+            where.append(f"created_at <= {float(at)!r}")
+        if tier is not None:
+            where.append(f"tier = {_lit(tier)}")
+        if session is not None:
+            where.append(f"session = {_lit(session)}")
+        query: Any = self._table.search(vector, vector_column_name="vector")
+        rows = (query
+                .distance_type("cosine").where(" AND ".join(where), prefilter=True)
+                .select(["id", "_distance"]).limit(limit).to_list())
+        return [(r["id"], 1.0 - float(r["_distance"])) for r in rows]
