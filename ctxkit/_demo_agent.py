@@ -89,13 +89,13 @@ def test_whitespace_only_input():
 Reply = dict[str, Any]
 
 
-def _plain(numbered: str) -> list[str]:
+def plain_lines(numbered: str) -> list[str]:
     """read_file output without its ``N<tab>`` line-number prefixes."""
     return [ln.split("\t", 1)[1] if "\t" in ln else ln for ln in numbered.splitlines()
             if re.match(r"^\d+\t", ln)]
 
 
-def _passed(out: str) -> bool:
+def tests_passed(out: str) -> bool:
     return out.startswith("exit code 0") and " passed" in out and " failed" not in out
 
 
@@ -148,7 +148,7 @@ class StandInAgent:
         res = yield self._calls(
             f"`test_empty_input` fails with {error} at {path}:{line}. Reading that code.",
             ("read_file", {"path": path}))
-        src = _plain(res.get("read_file", ""))
+        src = plain_lines(res.get("read_file", ""))
         _expect(len(src) >= line and "[0]" in src[line - 1], f"an indexing at {path}:{line}",
                 "\n".join(src[line - 3:line + 2]))
         bad = src[line - 1]
@@ -170,7 +170,7 @@ class StandInAgent:
                             f"has no lines, instead of raising {error} on `lines[0]`")
         res = yield self._calls("Re-running the whole suite.", ("run_tests", {"target": ""}))
         out = res.get("run_tests", "")
-        _expect(_passed(out), "the suite to pass after the fix", out)
+        _expect(tests_passed(out), "the suite to pass after the fix", out)
         summary = out.splitlines()[-1]
         res = yield {"text": f"Fixed. `parse()` in `{path}` read `lines[0]` as the title, and "
                              f"an empty string has no lines, hence the {error}. It now returns "
@@ -180,7 +180,7 @@ class StandInAgent:
         test_file = "tests/test_parser.py"
         res = yield self._calls("Reading the parser tests to add one next to "
                                 "`test_empty_input`.", ("read_file", {"path": test_file}))
-        src = _plain(res.get("read_file", ""))
+        src = plain_lines(res.get("read_file", ""))
         start = next((i for i, ln in enumerate(src) if ln.startswith("def test_empty_input")),
                      None)
         _expect(start is not None, "test_empty_input in the test file", "\n".join(src))
@@ -198,7 +198,7 @@ class StandInAgent:
                             "input gives an empty title, no paragraphs, zero words)")
         res = yield self._calls("Running the parser tests.", ("run_tests", {"target": test_file}))
         out = res.get("run_tests", "")
-        _expect(_passed(out), "the parser tests to pass", out)
+        _expect(tests_passed(out), "the parser tests to pass", out)
         res = yield {"text": "Added `test_whitespace_only_input` to `tests/test_parser.py`; it "
                              "passes with the fix (whitespace-only lines give an empty title "
                              f"and no paragraphs). {out.splitlines()[-1]}."}
@@ -207,7 +207,7 @@ class StandInAgent:
         res = yield self._calls("Confirming the suite is green before I summarize.",
                                 ("run_tests", {"target": ""}))
         out = res.get("run_tests", "")
-        _expect(_passed(out), "the suite to pass", out)
+        _expect(tests_passed(out), "the suite to pass", out)
         lines = "\n".join(f"- {c}" for c in self.changes)
         yield {"text": f"What I changed:\n{lines}\n\nThe whole suite passes "
                        f"({out.splitlines()[-1]})."}

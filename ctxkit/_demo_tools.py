@@ -1,31 +1,35 @@
-"""The demo's coding tools: read, grep, list, edit and test a repository, confined to it.
+"""Coding tools over a repository — list, read, grep, edit, write, run, test — confined to it.
 
 Owns ``RepoTools``, whose bound methods are plain Python callables a ``Prefix`` turns into
-tool schemas and the pipeline's tool loop runs. Every path is resolved inside the root;
-anything outside is refused with an error the model can act on. Output is canonical
-(sorted listings, no ANSI colours, no timings or absolute paths), so an identical result
-gives identical bytes. Knows nothing of models, layers or the demo's printing.
+tool schemas and the pipeline's tool loop runs. ``ctxkit demo`` uses five of them; the
+example coding agent (``examples/coding_agent``) uses all of them. Every path is resolved
+inside the root; anything outside is refused with an error the model can act on. Output
+is canonical (sorted listings, no ANSI colours, no timings or absolute paths), so an
+identical result gives identical bytes. Processes are started by ``_demo_proc``. Knows
+nothing of models, layers or printing.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from ._demo_proc import CommandRefused, canonical_output, check_command, run_process, scrubbed_env
+
 _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".git", ".mypy_cache", ".ruff_cache",
                         ".venv", "node_modules"})
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-_TIMING = re.compile(r" in \d+(?:\.\d+)?s\b")
 MAX_READ_LINES = 400
 MAX_LIST = 200
 MAX_GREP = 60
 TEST_TAIL_LINES = 40
+RUN_TAIL_LINES = 60
+MAX_RUN_TIMEOUT = 300.0
 
 
 class ToolError(Exception):
@@ -60,8 +64,13 @@ class RepoTools:
         self.load_plugins = load_plugins
 
     def tools(self) -> list[Callable[..., str]]:
-        """The tools in the order a model should see them (Prefix sorts them anyway)."""
+        """The demo's five tools, in the order a model should see them (Prefix sorts them
+        anyway)."""
         return [self.read_file, self.grep, self.list_dir, self.edit_file, self.run_tests]
+
+    def all_tools(self) -> list[Callable[..., str]]:
+        """Every tool: the demo's five plus write_file and run."""
+        return [*self.tools(), self.write_file, self.run]
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -70,7 +79,7 @@ class RepoTools:
         full = (p if p.is_absolute() else self.root / p).resolve()
         if full != self.root and not full.is_relative_to(self.root):
             raise ToolError(f"{path!r} is outside the repository; use a path relative to "
-                            "its root, e.g. 'textstats/parser.py'")
+                            "its root, e.g. 'src/module.py'")
         return full
 
     def _rel(self, p: Path) -> str:
@@ -141,12 +150,14 @@ class RepoTools:
         return self._log("read_file", {"path": path, "start_line": start_line,
                                        "end_line": end_line}, work)
 
-    def grep(self, pattern: str, path: str = ".") -> str:
+    def grep(self, pattern: str, path: str = ".", glob: str = "") -> str:
         """Search files for a Python regular expression; prints path:line: text per match.
 
         Args:
             pattern: a Python regular expression, e.g. "def parse" or "lines\\[0\\]".
             path: file or directory to search, relative to the repository root.
+            glob: only files whose path (relative to the root) or name matches this glob,
+                e.g. "*.py" or "tests/*.py"; empty searches every text file.
         """
         def work() -> str:
             try:
@@ -156,18 +167,22 @@ class RepoTools:
                                 "characters such as ( [ . with a backslash") from exc
             hits: list[str] = []
             for f in self._files(self._resolve(path)):
+                rel = self._rel(f)
+                if glob and not (fnmatch.fnmatch(rel, glob) or fnmatch.fnmatch(f.name, glob)):
+                    continue
                 try:
                     text = f.read_text(encoding="utf-8")
                 except (UnicodeDecodeError, OSError):
                     continue
                 for n, line in enumerate(text.splitlines(), 1):
                     if rx.search(line):
-                        hits.append(f"{self._rel(f)}:{n}: {line.strip()}")
+                        hits.append(f"{rel}:{n}: {line.strip()}")
             extra = len(hits) - MAX_GREP
             out = "\n".join(hits[:MAX_GREP]) or f"no match for {pattern!r}"
             return out + (f"\n... {extra} more matches; narrow the pattern" if extra > 0 else "")
 
-        return self._log("grep", {"pattern": pattern, "path": path}, work)
+        args = {"pattern": pattern, "path": path} | ({"glob": glob} if glob else {})
+        return self._log("grep", args, work)
 
     def edit_file(self, path: str, old: str, new: str) -> str:
         """Replace one exact, unique occurrence of old with new in a file. Copy old from
@@ -208,6 +223,52 @@ class RepoTools:
 
         return self._log("edit_file", {"path": path, "old": old, "new": new}, work)
 
+    def write_file(self, path: str, content: str) -> str:
+        """Write a whole file of the repository: creates it (and its directories) or
+        replaces all of its content. For a change inside an existing file use edit_file.
+
+        Args:
+            path: file path relative to the repository root.
+            content: the complete new text of the file.
+        """
+        def work() -> str:
+            f = self._resolve(path)
+            if f.is_dir():
+                raise ToolError(f"{path!r} is a directory; pass a file path")
+            existed = f.exists()
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(content, encoding="utf-8")
+            verb = "replaced" if existed else "created"
+            return f"{verb} {path} ({len(content.splitlines())} lines)"
+
+        return self._log("write_file", {"path": path, "content": content}, work)
+
+    def run(self, command: str, timeout: float = 60.0) -> str:
+        """Run a shell command in the repository root; returns its exit code and the tail
+        of its output (stdout and stderr together).
+
+        Args:
+            command: the command line, e.g. "python -m mypkg --help" or "ls tests".
+            timeout: seconds before the command is stopped (at most 300).
+        """
+        def work() -> str:
+            if not command.strip():
+                raise ToolError("empty command; pass the command line to run")
+            try:
+                check_command(command, self.root)
+            except CommandRefused as exc:
+                raise ToolError(str(exc)) from None
+            limit = min(max(1.0, float(timeout)), MAX_RUN_TIMEOUT)
+            try:
+                code, out = run_process(["bash", "-c", command], self.root, scrubbed_env(),
+                                        limit)
+            except TimeoutError:
+                raise ToolError(f"the command did not finish in {limit:.0f} s and was "
+                                "stopped; run something shorter or raise timeout") from None
+            return f"exit code {code}\n" + canonical_output(out, self.root, RUN_TAIL_LINES)
+
+        return self._log("run", {"command": command, "timeout": timeout}, work)
+
     def run_tests(self, target: str = "") -> str:
         """Run pytest in the repository; returns its exit code and the tail of its output.
 
@@ -221,29 +282,16 @@ class RepoTools:
             if target:
                 self._resolve(target.split("::", 1)[0])
                 cmd.append(target)
-            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
-            env.pop("PYTEST_ADDOPTS", None)
-            if not self.load_plugins:
-                env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+            env = scrubbed_env({} if self.load_plugins else
+                               {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
             status = self.test_status(f"pytest {target or '(all tests)'}") \
                 if self.test_status is not None else nullcontext()
             try:
                 with status:
-                    proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True,
-                                          text=True, timeout=self.test_timeout)
-            except subprocess.TimeoutExpired as exc:
+                    code, out = run_process(cmd, self.root, env, self.test_timeout)
+            except TimeoutError:
                 raise ToolError(f"pytest did not finish in {self.test_timeout:.0f} s; run one "
-                                "test file or node id instead") from exc
-            return f"exit code {proc.returncode}\n" + canonical_output(
-                proc.stdout + proc.stderr, self.root)
+                                "test file or node id instead") from None
+            return f"exit code {code}\n" + canonical_output(out, self.root, TEST_TAIL_LINES)
 
         return self._log("run_tests", {"target": target}, work)
-
-
-def canonical_output(text: str, root: Path, tail: int = TEST_TAIL_LINES) -> str:
-    """Strip colours, timings and the absolute root; keep the last ``tail`` lines."""
-    text = _ANSI.sub("", text).replace(str(root) + os.sep, "").replace(str(root), ".")
-    lines = [_TIMING.sub("", ln).rstrip() for ln in text.strip().splitlines()]
-    if len(lines) > tail:
-        lines = [f"... ({len(lines) - tail} lines above cut)"] + lines[-tail:]
-    return "\n".join(lines)

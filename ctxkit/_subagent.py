@@ -55,6 +55,9 @@ def child(parent: ContextPipeline, task: str, *, layers: Sequence[Any] | None,
                           session_id=f"{parent.session.id}/sub{index}",
                           max_steps=max_steps or parent.max_steps, clock=parent.clock,
                           canonical=parent.canonical)
+    if sub.backend is parent.backend:
+        # one provider cache: the child's calls can read the prefix the parent cached
+        sub._cache = parent._cache
     parent.subagents.append(sub)
     return sub
 
