@@ -1,9 +1,9 @@
 # ctxkit: the two commands are `make demo` and `make test`.
 #
 # Every target creates .venv (python3 -m venv) when it is missing. `make demo` installs the
-# core package (enough for the offline demo); `make test` installs every extra (`.[all]`:
-# backends, memory, retrieval, the engine with torch==2.13.0 CPU, dev tools) so the whole
-# suite runs. Installs rerun only when pyproject.toml changes (stamp files).
+# core package and pytest (`.[demo]`: the demo's agent runs the sample repository's
+# tests); `make test` installs every extra (`.[all]`: backends, memory, retrieval, the
+# engine with torch==2.13.0 CPU, dev tools) so the whole suite runs. Installs rerun only when pyproject.toml changes (stamp files).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -27,7 +27,7 @@ $(PY):
 
 # keyed on pyproject.toml: pip runs again only when the dependencies may have changed
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet --disable-pip-version-check -e .
+	$(PIP) install --quiet --disable-pip-version-check -e '.[demo]'
 	@touch $@
 
 $(STAMP_ALL): pyproject.toml | $(PY)

@@ -150,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ._demo_view import drift_view, tool_line, turn_view
 
+    import importlib.util
+
+    from ._errors import MissingExtraError
+
+    if importlib.util.find_spec("pytest") is None:  # the agent's run_tests tool needs it
+        raise MissingExtraError("demo", "pytest")
     console = Console()
     kind = choose_backend(args)
     backend, agent = make_backend(
