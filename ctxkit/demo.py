@@ -144,14 +144,13 @@ def dated_prefix(prefix: Prefix, tools: RepoTools, root: Path) -> Prefix:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo session; returns the process exit code."""
+    import importlib.util
+
     from rich.console import Console
     from rich.markdown import Markdown
     from rich.panel import Panel
 
     from ._demo_view import drift_view, tool_line, turn_view
-
-    import importlib.util
-
     from ._errors import MissingExtraError
 
     if importlib.util.find_spec("pytest") is None:  # the agent's run_tests tool needs it
