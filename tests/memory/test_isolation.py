@@ -31,7 +31,7 @@ scopes = st.builds(lambda t, u, s: Scope(tenant=t, user=u, session=s),
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join)
 ops = st.lists(st.tuples(st.sampled_from(["write", "write", "write", "search", "list", "get",
                                           "audit", "revoke"]), scopes, texts,
-                         st.integers(0, 10_000)), min_size=20, max_size=80)
+                         st.integers(0, 10_000)), min_size=30, max_size=90)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -52,7 +52,7 @@ def _owner(scope: Scope) -> tuple[str, str]:
     return (scope.tenant, scope.user)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=80, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(ops)
