@@ -101,18 +101,39 @@ def _mark(self: MemoryStore, db: object, scope: Scope, row: RecordRow, now: floa
     db.add(audit(scope, now, "revoke", row.id, by, reason, detail))  # type: ignore[attr-defined]
 
 
-def approve(self: MemoryStore, scope: Scope, record_id: str, *, by: str = "operator",
-            reason: str | None = None) -> MemoryRecord:
-    """Let a record waiting in ``review_queue`` act as semantic memory from now on."""
+def approve(self: MemoryStore, scope: Scope | str, record_id: str | None = None, *,
+            by: str = "operator", reason: str | None = None) -> MemoryRecord:
+    """Let a record waiting in ``review_queue`` act as semantic memory from now on.
+
+    ``store.approve(scope, id)``, or ``store.approve(id)`` for a reviewer working from
+    the operator's ``review_queue()``: the record's own scope is then used.
+    """
+    scope, record_id = _scope_and_id(self, scope, record_id)
     return _review(self, scope, record_id, "approved", by, reason)
 
 
-def reject(self: MemoryStore, scope: Scope, record_id: str, *, by: str = "operator",
-           reason: str | None = None) -> MemoryRecord:
+def reject(self: MemoryStore, scope: Scope | str, record_id: str | None = None, *,
+           by: str = "operator", reason: str | None = None) -> MemoryRecord:
     """Refuse a record waiting for review; it is revoked (and what derives from it)."""
+    scope, record_id = _scope_and_id(self, scope, record_id)
     rec = _review(self, scope, record_id, "rejected", by, reason)
     revoke(self, scope, [record_id], reason=reason or "rejected in review", by=by)
     return rec
+
+
+def _scope_and_id(self: MemoryStore, scope: Scope | str, record_id: str | None
+                  ) -> tuple[Scope, str]:
+    if isinstance(scope, Scope):
+        if record_id is None:
+            raise UserError("approve/reject(scope, record_id): the record id is missing")
+        return scope, record_id
+    if record_id is not None or not isinstance(scope, str):
+        raise UserError("call approve/reject(scope, record_id) or approve/reject(record_id)")
+    with self._maintenance("operator review") as db:
+        row = db.get(RecordRow, scope)
+        if row is None:
+            raise StoreError(f"no memory record {scope!r}; see store.review_queue()")
+        return Scope(tenant=row.tenant, user=row.user_id), scope
 
 
 def _review(self: MemoryStore, scope: Scope, record_id: str, verdict: str, by: str,

@@ -140,17 +140,25 @@ class MemoryView:
                             + ("; give more of the id" if ids else ""))
         return str(ids[0])
 
-    def review_queue(self, scope: Scope) -> builtins.list[MemoryRecord]:
-        """Records of ``scope`` waiting for review before they may act as semantic memory."""
-        scope = check_scope(scope)
+    def review_queue(self, scope: Scope | None = None) -> builtins.list[MemoryRecord]:
+        """Records waiting for review before they may act as semantic memory.
+
+        With ``scope``: that scope's queue. Without: the reviewer's queue across every
+        tenant (an operator's view, as ``store.approve(id)`` is an operator's action);
+        each record carries its own scope.
+        """
         t = self._t()
+        query = select(RecordRow).where(
+            RecordRow.created_at <= t, RecordRow.review != "none",
+            (RecordRow.reviewed_at.is_(None)) | (RecordRow.reviewed_at > t),
+            (RecordRow.revoked_at.is_(None)) | (RecordRow.revoked_at > t)
+        ).order_by(RecordRow.created_at, RecordRow.id)
+        if scope is None:
+            with self._store._maintenance("operator review queue") as db:
+                return [to_record(r, t) for r in db.scalars(query).all()]
+        scope = check_scope(scope)
         with self._store.session(scope) as db:
-            rows = db.scalars(select(RecordRow).where(
-                RecordRow.created_at <= t, RecordRow.review != "none",
-                (RecordRow.reviewed_at.is_(None)) | (RecordRow.reviewed_at > t),
-                (RecordRow.revoked_at.is_(None)) | (RecordRow.revoked_at > t))
-                .order_by(RecordRow.created_at, RecordRow.id)).all()
-            return [to_record(r, t) for r in rows]
+            return [to_record(r, t) for r in db.scalars(query).all()]
 
     def audit(self, scope: Scope, record_id: str | None = None, *, action: str | None = None,
               limit: int | None = None) -> builtins.list[AuditEntry]:
