@@ -8,55 +8,24 @@ so both pages look alike. Every figure comes from ``AuditReport``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from html import escape
-from typing import Any
 
+# the pipeline report's stylesheet and building blocks, so both pages look alike
+from ..report._html import _card, _diff, _e
+from ..report._html import _table as _report_table
+from ..report._html_assets import CSS
 from ._model import AuditReport
 from ._prompt import CATEGORIES
 from ._render import _usd, assumptions, counts_note, estimate_line
-
-try:  # the pipeline report's stylesheet, so both pages look alike
-    from ..report._html_assets import CSS
-except ImportError:  # pragma: no cover - only if the report package is reshaped
-    CSS = "body{font:14px system-ui,sans-serif;margin:24px} td,th{padding:4px 8px}"
-
 
 # long diffs and outputs wrap inside their cell rather than widen the page
 _EXTRA_CSS = ("td code { white-space:normal; word-break:break-word; } "
               "pre.diff { max-width:none; margin-top:4px; }")
 
 
-def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def _card(key: str, value: str, sub: str, tone: str = "") -> str:
-    return (f'<div class="card {tone}"><div class="k">{_e(key)}</div>'
-            f'<div class="v">{_e(value)}</div><div class="s">{_e(sub)}</div></div>')
-
-
 def _table(title: str, note: str, head: Sequence[str], rows: Iterable[Sequence[str]],
            numeric: frozenset[int] = frozenset()) -> str:
-    """A section with a table; cells are already-escaped HTML."""
-    rows = list(rows)
-    if not rows:
-        return ""
-    th = "".join(f'<th class="{"n" if i in numeric else ""}">{_e(h)}</th>'
-                 for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f'<td class="{"n" if i in numeric else ""}">{c}</td>'
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
-    table = f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
-    if len(rows) > 40:
-        table = f"<details><summary>show all {len(rows)} rows</summary>{table}</details>"
-    return f'<section><h2>{_e(title)}</h2><p class="note">{_e(note)}</p>{table}</section>'
-
-
-def _diff(text: str) -> str:
-    lines = []
-    for line in text.splitlines():
-        cls = "del" if line.startswith("-") else "add" if line.startswith("+") else ""
-        lines.append(f'<span class="{cls}">{_e(line)}</span>')
-    return '<pre class="diff">' + "\n".join(lines) + "</pre>"
+    """A section with a table (cells already-escaped HTML), folded past 40 rows."""
+    return _report_table(title, note, head, rows, numeric, fold_after=40)
 
 
 def cards(r: AuditReport) -> str:
