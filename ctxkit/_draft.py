@@ -77,7 +77,6 @@ class Draft:
         self.blocks: list[Block] = []
         self.breakpoints: list[Breakpoint] = []
         self.dropped: list[Block] = []
-        self.notes: list[str] = []
         self.declared_rewrite: str | None = None
         # what layers want kept in the CallRecord (memory reads, retrieval ids); a value may
         # be a callable of the final draft, resolved when the record is made
