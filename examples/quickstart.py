@@ -5,13 +5,13 @@ ScriptedBackend answers in place of a model. To talk to a real one, swap the bac
 ``ctxkit.backends.Anthropic("claude-sonnet-4-5")`` (pip install 'ctxkit[anthropic]').
 """
 
-from pathlib import Path
 
 from ctxkit import ContextPipeline
+from ctxkit.demo import sample_repo
 from ctxkit.layers import History, Prefix
 from ctxkit.testing import ScriptedBackend
 
-REPO = Path(__file__).parent / "sample_repo"
+REPO = sample_repo()  # the small package the demo fixes, shipped with ctxkit
 
 
 def word_count(text: str) -> int:

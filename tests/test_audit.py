@@ -17,8 +17,8 @@ import pytest
 
 from ctxkit import UserError, get_tokenizer, profile_for
 from ctxkit.audit import audit, load
-from ctxkit.audit.cli import _Progress
 from ctxkit.cli import main
+from ctxkit.cli.audit import _Progress
 
 SYSTEM = "You are a careful coding agent — café rules: read before you edit. " * 60
 TOOLS = [{"type": "function", "function": {"name": n, "description": f"the {n} tool",

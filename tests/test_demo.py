@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from ctxkit import BackendError, ContextPipeline, load_trace
-from ctxkit._demo_agent import TURNS, StandInAgent
-from ctxkit._demo_tools import RepoTools, ToolError
 from ctxkit.cli import main
+from ctxkit.demo import TURNS, StandInAgent
 from ctxkit.layers import History, Prefix
 from ctxkit.report import Report
 from ctxkit.testing import FunctionBackend
+from ctxkit.tools import RepoTools, ToolError
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "examples" / "sample_repo"
+SAMPLE = REPO / "ctxkit" / "demo" / "sample_repo"
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -64,7 +64,7 @@ def test_project_pytest_never_collects_the_sample_repo(tmp_path: Path) -> None:
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_marker.py").write_text("def test_marker():\n    pass\n")
-    _copy_sample(tmp_path / "examples" / "sample_repo")
+    _copy_sample(tmp_path / "ctxkit" / "demo" / "sample_repo")
     proc = _pytest(tmp_path, "--collect-only")
     assert "tests/test_marker.py" in proc.stdout
     assert "sample_repo" not in proc.stdout and "test_parser" not in proc.stdout
@@ -87,7 +87,7 @@ def test_offline_demo_fixes_the_bug_and_reports_the_drift(
     assert proc.returncode == 0, proc.stdout
     assert "test_whitespace_only_input" in (work / "tests" / "test_parser.py").read_text()
     assert _pytest(work, "tests/test_parser.py::test_empty_input").returncode == 0
-    assert _snapshot(SAMPLE) == before, "the demo must edit a copy, never examples/sample_repo"
+    assert _snapshot(SAMPLE) == before, "the demo must edit a copy, never the shipped sample"
 
     records = load_trace(trace)
     assert len(records) == StandInAgent().num_calls

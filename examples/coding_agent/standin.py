@@ -22,8 +22,8 @@ from collections.abc import Generator
 from typing import Any
 
 from ctxkit import BackendError, Block, Draft
-from ctxkit._demo_agent import plain_lines, tests_passed
 from ctxkit.canonical import REFERENCE_PREFIX
+from ctxkit.tools import plain_lines, tests_passed
 
 from .samples import SampleTask
 

@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ctxkit import UserError, canonical_json
-from ctxkit._demo_tools import ToolError
-from ctxkit._tools import tool_schema
+from ctxkit.tools import ToolError, tool_schema
 
 DEFAULT_THRESHOLD = 20
 _WORD = re.compile(r"[a-z0-9]+")

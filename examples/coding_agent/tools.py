@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ctxkit._demo_tools import RepoTools, ToolError
+from ctxkit.tools import RepoTools, ToolError
 
 MAX_SNAPSHOT_BYTES = 200_000
 MAX_HITS = 60

@@ -3,7 +3,7 @@
 assembled from, what the cache read and wrote).
 
 Owns the printer the agent's tool hook calls. The renderables themselves are ctxkit's
-demo view (``ctxkit._demo_view``), shared with ``ctxkit demo``. Knows nothing of how the
+live views (``ctxkit.report``), shared with ``ctxkit demo``. Knows nothing of how the
 agent is built.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ctxkit._demo_view import calls_table, drift_view, layers_table, tool_line
+from ctxkit.report import calls_table, drift_view, layers_table, tool_line
 
 
 class Printer:

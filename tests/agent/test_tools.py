@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ctxkit._demo_tools import ToolError
+from ctxkit.tools import ToolError
 from examples.coding_agent.context import project_context, readme_summary
 from examples.coding_agent.toolbox import ToolSearch, split_toolset
 from examples.coding_agent.tools import AgentTools

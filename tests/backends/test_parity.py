@@ -37,7 +37,7 @@ def session_draft(backend):  # type: ignore[no-untyped-def]
 
 
 def expected() -> list[tuple[str, str, str]]:
-    from ctxkit._tools import tool_schema
+    from ctxkit.tools import tool_schema
 
     tools = [("tools", "tool", canonical_json({**tool_schema(f)})) for f in (grep, read_file)]
     return tools + [

@@ -21,7 +21,7 @@ openai = pytest.importorskip("openai", reason="pip install openai")
 anthropic = pytest.importorskip("anthropic", reason="pip install anthropic")
 
 from ctxkit.engine import LLM  # noqa: E402
-from ctxkit.engine.server import build_app  # noqa: E402
+from ctxkit.engine.serve.server import build_app  # noqa: E402
 
 SYSTEM = "you are a terse assistant. " * 8
 BS = 8
@@ -152,7 +152,7 @@ def test_bad_requests_get_4xx_in_each_protocols_shape(server: tuple[str, LLM]) -
 def test_serve_command_line_maps_onto_the_engine_config() -> None:
     import argparse
 
-    from ctxkit.engine.cli import add_arguments, engine_kwargs, run
+    from ctxkit.cli.serve import add_arguments, engine_kwargs, run
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from ctxkit.cli.memory import add_arguments, main, run
 from ctxkit.memory import MemoryStore, Scope
-from ctxkit.memory.cli import add_arguments, main, run
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .llm import RequestOutput
-from .sampling import SamplingParams
+from ..llm import RequestOutput
+from ..sampling import SamplingParams
 
 
 def sse(data: dict[str, Any], event: str | None = None) -> str:

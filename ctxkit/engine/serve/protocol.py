@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .sampling import SamplingParams
+from ..sampling import SamplingParams
 
 
 class _Open(BaseModel):

@@ -5,7 +5,7 @@ tool schemas and the pipeline's tool loop runs. ``ctxkit demo`` uses five of the
 example coding agent (``examples/coding_agent``) uses all of them. Every path is resolved
 inside the root; anything outside is refused with an error the model can act on. Output
 is canonical (sorted listings, no ANSI colours, no timings or absolute paths), so an
-identical result gives identical bytes. Processes are started by ``_demo_proc``. Knows
+identical result gives identical bytes. Processes are started by ``ctxkit.tools._proc``. Knows
 nothing of models, layers or printing.
 """
 
@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from ._demo_proc import CommandRefused, canonical_output, check_command, run_process, scrubbed_env
+from ._proc import CommandRefused, canonical_output, check_command, run_process, scrubbed_env
 
 _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".git", ".mypy_cache", ".ruff_cache",
                         ".venv", "node_modules"})

@@ -23,11 +23,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from .._errors import UserError
-from .async_engine import AsyncEngine
-from .llm import LLM, RequestOutput
+from ..._errors import UserError
+from ..async_engine import AsyncEngine
+from ..llm import LLM, RequestOutput
+from ..sampling import SamplingParams
 from .protocol import ChatRequest, CompletionRequest, MessagesRequest
-from .sampling import SamplingParams
 from .streaming import Deltas, anthropic_events, sse
 
 _OPENAI_FINISH = {"stop": "stop", "length": "length", "abort": "stop"}
@@ -139,7 +139,7 @@ def build_app(llm: LLM, *, served_name: str | None = None) -> FastAPI:
             usage = bool((req.stream_options or {}).get("include_usage"))
             return _stream(_chat_chunks(engine.generate(ids, params), rid, name, params, usage))
         out = await final(ids, params)
-        from ..backends._local import parse_tool_calls
+        from ...backends._local import parse_tool_calls
 
         text, calls = parse_tool_calls(out.text) if req.tools else (out.text, [])
         message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -180,7 +180,7 @@ def build_app(llm: LLM, *, served_name: str | None = None) -> FastAPI:
             return _stream(anthropic_events(engine.generate(ids, params), mid, name, params,
                                             anthropic_usage))
         out = await final(ids, params)
-        from ..backends._local import parse_tool_calls
+        from ...backends._local import parse_tool_calls
 
         text, calls = parse_tool_calls(out.text) if req.tools else (out.text, [])
         content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []

@@ -56,13 +56,13 @@ def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._errors import require
+    from .._errors import require
 
     require("torch", "engine")
     require("fastapi", "engine")
     uvicorn: Any = require("uvicorn", "engine")
-    from .engine.llm import LLM
-    from .engine.server import build_app
+    from ..engine.llm import LLM
+    from ..engine.serve.server import build_app
 
     llm = LLM(args.model, **engine_kwargs(args))
     app = build_app(llm, served_name=args.served_model_name)

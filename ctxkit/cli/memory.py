@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one ``ctxkit memory`` subcommand; returns the exit status."""
-    from ._scope import Scope
-    from ._store import MemoryStore
+    from ..memory._scope import Scope
+    from ..memory._store import MemoryStore
 
     cmd = getattr(args, "memory_command", None)
     if not cmd:
@@ -210,7 +210,7 @@ def _sqlite_path(url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``ctxkit memory`` on its own (``python -m ctxkit.memory.cli``)."""
+    """Run ``ctxkit memory`` on its own (``python -m ctxkit.cli.memory``)."""
     parser = argparse.ArgumentParser(prog="ctxkit memory",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import UserError
-from ._audit import DEFAULT_MODEL, audit
-from ._load import FORMATS
+from ..audit._audit import DEFAULT_MODEL, audit
+from ..audit._load import FORMATS
 
 OUTPUTS = ("terminal", "json", "html")
 PROGRESS_AFTER = 3  # show a progress bar from this many files or directories on
@@ -114,8 +114,8 @@ def _write(path: str, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Audit the paths in ``args`` and render as asked; returns the exit status."""
-    from ._html import render_html
-    from ._render import render_text, renderables
+    from ..audit._html import render_html
+    from ..audit._render import render_text, renderables
 
     output, fmt = _formats(args)
     progress = _Progress(not args.quiet and sys.stdout.isatty() and sys.stderr.isatty())

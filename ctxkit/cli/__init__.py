@@ -1,7 +1,8 @@
 """The ``ctxkit`` command line: demo, report, audit (and room for more).
 
-Owns argument parsing and dispatch only; each subcommand's work lives in its module
-(``ctxkit.demo``, ``ctxkit.report.cli``, ``ctxkit.audit``).
+Owns the top-level parser and dispatch only. One module per command holds its options
+and entry (``ctxkit.cli.demo``, ``report``, ``audit``, ``memory``, ``serve``); the work
+itself lives in the role packages. Heavy imports (torch, the engine) load only when run.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ._errors import CtxkitError
+from .._errors import CtxkitError
 
 DESCRIPTION = """\
 ctxkit assembles every model call of an agent from layers (cached prefix, history,
@@ -40,15 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctxkit", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"ctxkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from ._serve_cli import add_arguments as serve_args
-    from .audit.cli import add_arguments as audit_args
+    from .audit import add_arguments as audit_args
     from .demo import add_arguments as demo_args
-    from .memory.cli import add_arguments as memory_args
-    from .report.cli import add_arguments as report_args
+    from .memory import add_arguments as memory_args
+    from .report import add_arguments as report_args
+    from .serve import add_arguments as serve_args
 
     demo_args(sub.add_parser("demo", help="run the offline coding-agent demo",
                              formatter_class=argparse.RawDescriptionHelpFormatter))

@@ -13,8 +13,9 @@ import re
 from collections.abc import Generator
 from typing import Any
 
-from ._draft import Draft
-from ._errors import BackendError
+from .._draft import Draft
+from .._errors import BackendError
+from ..tools import plain_lines, tests_passed
 
 SYSTEM = """\
 You are a careful software engineer working as a coding agent inside a user's repository.
@@ -87,16 +88,6 @@ def test_whitespace_only_input():
 '''
 
 Reply = dict[str, Any]
-
-
-def plain_lines(numbered: str) -> list[str]:
-    """read_file output without its ``N<tab>`` line-number prefixes."""
-    return [ln.split("\t", 1)[1] if "\t" in ln else ln for ln in numbered.splitlines()
-            if re.match(r"^\d+\t", ln)]
-
-
-def tests_passed(out: str) -> bool:
-    return out.startswith("exit code 0") and " passed" in out and " failed" not in out
 
 
 class StandInAgent:
@@ -227,4 +218,4 @@ def _expect(ok: bool, what: str, got: str) -> None:
     if not ok:
         raise BackendError(f"the scripted stand-in expected {what} but the tools returned:\n"
                            f"{got[-1500:]}\nthe sample repository no longer matches its "
-                           "script; restore examples/sample_repo or run with a live model")
+                           "script; reinstall ctxkit to restore it, or run with a live model")

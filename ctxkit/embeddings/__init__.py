@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._errors import MissingExtraError, UserError
+from .._errors import MissingExtraError, UserError
 
 
 class Embedder(Protocol):

@@ -1,11 +1,12 @@
-"""``ctxkit demo``: a multi-turn coding-agent session on a copy of the sample repository.
+"""The demo session: a multi-turn coding-agent session on a copy of the sample repository.
 
-Owns the demo's command line and the session it drives: copy ``examples/sample_repo`` to a
+Owns the session ``ctxkit demo`` drives (its options live in ``ctxkit.cli.demo``): copy the
+sample repository shipped as package data (``ctxkit/demo/sample_repo``) to a
 work directory, build a ``ContextPipeline`` (``Prefix`` with real tools + ``History``), run
 three user turns, print what each turn assembled, break the prefix on purpose at turn 3 (a
 date in the system prompt), and end with the report (terminal, HTML) and a JSONL trace.
-Offline it uses a scripted stand-in model (``ctxkit._demo_agent``); with an API key, a
-real one. The tools live in ``ctxkit._demo_tools`` and the printing in ``ctxkit._demo_view``.
+Offline it uses a scripted stand-in model (``ctxkit.demo._agent``); with an API key, a
+real one. The tools are ``ctxkit.tools.RepoTools`` and the printing ``ctxkit.report``'s live views.
 """
 
 from __future__ import annotations
@@ -21,54 +22,25 @@ from typing import Any
 
 from rich.markup import escape
 
-from ._backend import Backend
-from ._demo_agent import SYSTEM, TURNS, StandInAgent
-from ._demo_tools import RepoTools
-from ._draft import Draft
-from ._errors import CtxkitError, UserError
-from ._pipeline import ContextPipeline
-from .layers import History, Prefix
+from .._backend import Backend
+from .._draft import Draft
+from .._errors import CtxkitError, UserError
+from .._pipeline import ContextPipeline
+from ..layers import History, Prefix
+from ..tools import RepoTools
+from ._agent import SYSTEM, TURNS, StandInAgent
 
 LIVE_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o"}
 _IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``ctxkit demo`` options; sets ``func`` so ``ctxkit.cli`` dispatches here."""
-    parser.description = (
-        "Run a three-turn coding-agent session on a copy of ctxkit's sample repository\n"
-        "(a small Python package with one failing test) and show, turn by turn, what\n"
-        "ctxkit assembled, what the cache read and wrote, and where a prefix broke.\n\n"
-        "Offline by default: the model is a scripted stand-in that really uses the tools.\n"
-        "With ANTHROPIC_API_KEY or OPENAI_API_KEY set, a real model plays the agent.")
-    parser.add_argument("--offline", action="store_true",
-                        help="use the scripted stand-in even if an API key is set")
-    parser.add_argument("--backend", choices=("scripted", "anthropic", "openai"),
-                        help="which model plays the agent (default: anthropic if "
-                             "ANTHROPIC_API_KEY is set, else openai if OPENAI_API_KEY is "
-                             "set, else scripted)")
-    parser.add_argument("--model", help="live model name (default: claude-sonnet-4-5 for "
-                                        "anthropic, gpt-4o for openai)")
-    parser.add_argument("--workdir", help="empty or new directory to copy the sample repository "
-                                          "into and keep (default: a temporary directory, "
-                                          "removed afterwards)")
-    parser.add_argument("--html", default="ctxkit-report.html",
-                        help="where to write the HTML report (default: %(default)s)")
-    parser.add_argument("--trace", default="ctxkit-demo.trace.jsonl",
-                        help="where to write the JSONL trace; overwritten (default: "
-                             "%(default)s)")
-    parser.set_defaults(func=run)
-
-
 def sample_repo() -> Path:
-    """The sample repository shipped in the ctxkit checkout (``examples/sample_repo``)."""
-    for base in (Path(__file__).resolve().parents[1], Path.cwd()):
-        path = base / "examples" / "sample_repo"
-        if (path / "AGENTS.md").is_file():
-            return path
-    raise UserError("examples/sample_repo was not found next to the ctxkit package or in the "
-                    "current directory; run the demo from a ctxkit checkout installed with "
-                    "pip install -e .")
+    """The sample repository shipped inside the package (``ctxkit/demo/sample_repo``)."""
+    path = Path(__file__).resolve().parent / "sample_repo"
+    if not (path / "AGENTS.md").is_file():
+        raise UserError(f"the demo's sample repository is missing at {path}; reinstall ctxkit "
+                        "(pip install --force-reinstall ctxkit)")
+    return path
 
 
 def choose_backend(args: argparse.Namespace) -> str:
@@ -93,7 +65,7 @@ def make_backend(kind: str, model: str | None, narrate: Callable[[str], None] | 
     ``narrate`` is called with the stand-in's text before its tool calls run.
     """
     if kind == "scripted":
-        from .testing import FunctionBackend
+        from ..testing import FunctionBackend
 
         agent = StandInAgent()
 
@@ -110,7 +82,7 @@ def make_backend(kind: str, model: str | None, narrate: Callable[[str], None] | 
                         "`ctxkit demo --offline`")
     name = model or LIVE_MODELS[kind]
     try:
-        from . import backends
+        from .. import backends
         cls = getattr(backends, "Anthropic" if kind == "anthropic" else "OpenAI")
     except (ImportError, AttributeError) as exc:
         raise UserError(f"the {kind} backend is not available ({exc}); install it with "
@@ -150,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.markdown import Markdown
     from rich.panel import Panel
 
-    from ._demo_view import drift_view, tool_line, turn_view
-    from ._errors import MissingExtraError
+    from .._errors import MissingExtraError
+    from ..report import drift_view, tool_line, turn_view
 
     if importlib.util.find_spec("pytest") is None:  # the agent's run_tests tool needs it
         raise MissingExtraError("demo", "pytest")
@@ -164,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     trace.unlink(missing_ok=True)  # one demo, one trace: Trace appends
     if agent is not None:
         who = ("[bold yellow]The model is a scripted stand-in[/bold yellow] "
-               "(ctxkit.testing.FunctionBackend playing ctxkit/_demo_agent.py): its moves are "
+               "(ctxkit.testing.FunctionBackend playing ctxkit/demo/_agent.py): its moves are "
                "written in advance, but it reads the real tool results to make them. Every "
                "tool really runs on the copied repository, and every prompt is really "
                "assembled, counted (o200k tokens) and cache-modelled under the 'scripted' "
@@ -172,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                "OPENAI_API_KEY to let a real model play the agent.")
     else:
         who = f"[bold green]Live model[/bold green]: {backend.name} {backend.profile.name}."
-    console.print(Panel(f"{who}\n\nRepository: a copy of examples/sample_repo at "
+    console.print(Panel(f"{who}\n\nRepository: a copy of the sample repository at "
                         f"{escape(str(workdir))}\n"
                         "Layers: Prefix(system, tools, AGENTS.md) → History",
                         title="ctxkit demo", title_align="left"))
@@ -222,7 +194,7 @@ def _finish(console: Any, pipe: ContextPipeline, args: argparse.Namespace, workd
     report = pipe.report()
     console.print(report)
     Path(args.html).parent.mkdir(parents=True, exist_ok=True)
-    report.to_html(str(args.html), title="ctxkit demo: a coding agent on examples/sample_repo")
+    report.to_html(str(args.html), title="ctxkit demo: a coding agent on the sample repository")
     console.print(f"\nHTML report: [bold]{escape(str(Path(args.html).resolve()))}[/bold]")
     console.print(f"JSONL trace: [bold]{escape(str(trace.resolve()))}[/bold]  (ctxkit report "
                   f"{escape(str(trace))} renders it again)")

@@ -1,7 +1,8 @@
-"""What the demo prints: tool activity, per-turn assembly tables, drift explanations.
+"""Live views of a running session: tool activity, per-turn assembly tables, drift explanations.
 
-Owns the rich renderables built from CallRecords and tool results. Knows nothing of how
-the session is driven (``ctxkit.demo``) or what the tools do (``ctxkit._demo_tools``).
+Owns the rich renderables an agent prints while it runs, built from CallRecords and tool
+results (``ctxkit demo`` and ``examples/coding_agent`` use them). Knows nothing of how the
+session is driven or what the tools do.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
-from ._record import CallRecord, LayerTokens
+from .._record import CallRecord, LayerTokens
 
 
 def _short(text: str, width: int = 60) -> str:
