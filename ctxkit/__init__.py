@@ -32,7 +32,7 @@ from ._profile import CacheRules, Prices, Profile, profile_for, register_profile
 from ._record import CallRecord, LayerTokens, Trace, load_trace
 from ._tokens import TokenCounter, get_tokenizer
 from ._types import Response, Session, ToolCall, ToolResult, Turn, Usage
-from .state import State
+from .state import WorkingState
 
 Layer = object  # documentation alias: a layer is any callable(draft, turn) -> draft
 
@@ -40,8 +40,13 @@ __all__ = [
     "Backend", "BackendError", "Block", "Breakpoint", "Budget", "BudgetError", "CacheRules",
     "CallRecord", "Candidate", "ContextPipeline", "CtxkitError", "Draft", "DriftEvent",
     "GreedyPacker", "Layer", "LayerTokens", "MissingExtraError", "Packer", "Prices", "Profile",
-    "Provenance", "Response", "Session", "State", "StoreError", "TokenCounter", "ToolCall",
-    "ToolResult", "Trace", "Turn", "Usage", "UserError", "canonical_json", "get_tokenizer",
-    "load_trace", "profile_for", "register_profile",
+    "Provenance", "Response", "Session", "StoreError", "TokenCounter", "ToolCall",
+    "ToolResult", "Trace", "Turn", "Usage", "UserError", "WorkingState", "canonical_json",
+    "get_tokenizer", "load_trace", "profile_for", "register_profile",
 ]
 __version__ = "0.1.0"
+
+from ._deprecated import aliases  # noqa: E402
+
+__getattr__ = aliases(__name__, {"State": ("ctxkit.WorkingState (the model; "
+                                           "ctxkit.layers.State is the layer)", WorkingState)})

@@ -1,7 +1,7 @@
 """CallRecord and traces: what every model call leaves behind.
 
 Owns the record's schema, cost arithmetic and the JSONL trace file (append, load). Reports
-and ReplayBackend are built from records. Knows nothing of how the numbers were produced.
+and Replay are built from records. Knows nothing of how the numbers were produced.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ tests and a known fix) and each backend, the agent works on a fresh copy twice:
 Backends: ``scripted`` (the offline stand-in, which knows each sample's fix and plays it
 through the real tools: everything but the model's judgement), ``replay`` (the traces
 the scripted ctxkit runs of this same run recorded, answered call by call by
-ReplayBackend, with the tools re-run on a fresh copy), and ``anthropic`` / ``openai`` when
+Replay, with the tools re-run on a fresh copy), and ``anthropic`` / ``openai`` when
 their API key is set (a live model). A task is solved when the agent answered and the
 repository's whole test suite passes afterwards (checked here, not taken from the agent).
 

@@ -239,7 +239,7 @@ def locomo_session(conv: dict[str, Any], per_turn: int = 4) -> dict[str, Any]:
 
 # -- running one session under one policy ----------------------------------------------------
 
-def _history(policy: str, state: ctxkit.State | None, milestone: Milestone,
+def _history(policy: str, state: ctxkit.WorkingState | None, milestone: Milestone,
              sink: InMemorySink, prefix_tokens: int) -> Any:
     if policy in ("ctxkit", "ctxkit_no_state"):
         return Compactor([milestone, Threshold(tokens=prefix_tokens + HISTORY_BUDGET)],
@@ -251,7 +251,7 @@ def _history(policy: str, state: ctxkit.State | None, milestone: Milestone,
 
 
 def run_session(policy: str, messages: list[tuple[str, bool]], model: Callable[..., Any],
-                tools: list[Any], state: ctxkit.State | None,
+                tools: list[Any], state: ctxkit.WorkingState | None,
                 signal_milestones: bool = True) -> dict[str, Any]:
     sink = InMemorySink()
     milestone = Milestone(state, min_turns=2)
@@ -303,7 +303,7 @@ def eval_babi(data: Path, num_sessions: int, stories_per_session: int) -> dict[s
         for policy in POLICIES:
             state = None
             if policy == "ctxkit":
-                state = ctxkit.State(goal="know where everyone is")
+                state = ctxkit.WorkingState(goal="know where everyone is")
                 state.set_plan([f"read story {s + 1}" for s in range(sess["num_stories"])])
             agent = BabiAgent(pages, sess["story_of_page"], use_state=state is not None)
             # with a State the agent marks its own plan steps done: those are the milestones
@@ -353,7 +353,8 @@ def eval_locomo(data: Path, conversations: tuple[str, ...]) -> dict[str, Any]:
             return "Noted."
 
         for policy in POLICIES:
-            state = ctxkit.State(goal="remember the conversation") if policy == "ctxkit" else None
+            state = (ctxkit.WorkingState(goal="remember the conversation")
+                     if policy == "ctxkit" else None)
             run = run_session(policy, sess["turns"], listen, [], state)
             pipe, sink = run["pipe"], run["sink"]
             o = out[policy]

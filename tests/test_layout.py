@@ -12,7 +12,8 @@ PRIVATE = re.compile(r"^\s*(?:from|import)\s+ctxkit(?:\.\w+)*\._\w+", re.M)
 # model, drift, pipeline, record, tokens, profiles, errors, and their small helpers.
 SPINE = {
     "__init__.py", "__main__.py", "_assembly.py", "_backend.py", "_block.py", "_budget.py",
-    "_cache.py", "_capture.py", "_draft.py", "_drift.py", "_errors.py", "_layer.py",
+    "_cache.py", "_capture.py", "_deprecated.py", "_draft.py", "_drift.py", "_errors.py",
+    "_layer.py",
     "_pipeline.py", "_profile.py", "_record.py", "_subagent.py", "_tokens.py", "_tools.py",
     "_types.py", "py.typed",
 }

@@ -7,8 +7,9 @@ EXPECTED = [
     "Backend", "BackendError", "Block", "Breakpoint", "Budget", "BudgetError", "CacheRules",
     "CallRecord", "Candidate", "ContextPipeline", "CtxkitError", "Draft", "DriftEvent",
     "GreedyPacker", "Layer", "LayerTokens", "MissingExtraError", "Packer", "Prices", "Profile",
-    "Provenance", "Response", "Session", "State", "StoreError", "TokenCounter", "ToolCall",
-    "ToolResult", "Trace", "Turn", "Usage", "UserError", "canonical_json", "get_tokenizer",
+    "Provenance", "Response", "Session", "StoreError", "TokenCounter", "ToolCall",
+    "ToolResult", "Trace", "Turn", "Usage", "UserError", "WorkingState", "canonical_json",
+    "get_tokenizer",
     "load_trace", "profile_for", "register_profile",
 ]
 

@@ -18,8 +18,8 @@ CHILD_SCRIPT = [{"tool_calls": [{"id": "k1", "name": "grep", "arguments": {"patt
                 "parse() is called from cli.py and stats.py; both pass user text."]
 
 
-def _parent(script: list[object]) -> tuple[ContextPipeline, ctxkit.State]:
-    state = ctxkit.State(goal="fix the parser")
+def _parent(script: list[object]) -> tuple[ContextPipeline, ctxkit.WorkingState]:
+    state = ctxkit.WorkingState(goal="fix the parser")
     layer = StateLayer(state)
     pipe = ContextPipeline(ScriptedBackend(script),
                            [Prefix(system=LONG_SYSTEM, tools=[read_file, grep, layer.tool]),

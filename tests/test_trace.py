@@ -1,4 +1,4 @@
-"""Traces and replay: every call appends a CallRecord; ReplayBackend answers from them."""
+"""Traces and replay: every call appends a CallRecord; Replay answers from them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ctxkit import BackendError, StoreError, UserError, load_trace
-from ctxkit.testing import ReplayBackend
+from ctxkit.backends import Replay
 from tests.helpers import make_pipe
 from tests.test_pipeline import SCRIPT
 
@@ -42,7 +42,7 @@ def test_replay_reproduces_the_session(tmp_path) -> None:
     pipe.run("fix it")
     pipe.run("thanks")
     replayed = make_pipe([], trace=None)
-    replayed.backend = ReplayBackend(path, strict=True)
+    replayed.backend = Replay(path, strict=True)
     replayed.run("fix it")
     replayed.run("thanks")
     assert [r.prompt_hash for r in replayed.records] == [r.prompt_hash for r in pipe.records]
@@ -56,13 +56,13 @@ def test_strict_replay_names_where_the_prompt_diverged(tmp_path) -> None:
     pipe.run("one")
     pipe.run("two")
     other = make_pipe([])
-    other.backend = ReplayBackend(path, strict=True)
+    other.backend = Replay(path, strict=True)
     other.run("one")
     with pytest.raises(BackendError, match=r"diverged at call 1: block \d+ \(turn:1:user\)"):
         other.run("something else")
     with pytest.raises(BackendError, match="only 2 calls"):
         lenient = make_pipe([])
-        lenient.backend = ReplayBackend(path)
+        lenient.backend = Replay(path)
         for m in ("x", "y", "z"):
             lenient.run(m)
 
@@ -71,4 +71,4 @@ def test_replay_of_an_empty_trace_is_refused(tmp_path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_text("")
     with pytest.raises(UserError, match="no successful calls"):
-        ReplayBackend(path)
+        Replay(path)

@@ -31,8 +31,6 @@ from ._model import (
 )
 from ._prompt import CATEGORIES, RecordedCall, RecordedSession
 
-__all__ = [
-    "CATEGORIES", "DEFAULT_MODEL", "FORMATS", "AuditReport", "CacheKiller", "CallFigures",
-    "Duplicate", "LayoutEstimate", "RecordedCall", "RecordedSession", "SessionAudit", "audit",
-    "audit_session", "discover", "load",
-]
+__all__ = ["AuditReport", "CATEGORIES", "CacheKiller", "CallFigures", "DEFAULT_MODEL",
+    "Duplicate", "FORMATS", "LayoutEstimate", "RecordedCall", "RecordedSession", "SessionAudit",
+    "audit", "audit_session", "discover", "load"]

@@ -12,9 +12,9 @@ SDKs are optional extras, imported when a backend first talks to its server. Ret
 (``RetryPolicy``) and per-key token budgets (``TokenBudget``) are ctxkit's own.
 """
 
-from ..testing import ReplayBackend as Replay
 from ._local import Local
 from ._ratelimit import TokenBudget
+from ._replay import Replay
 from ._retry import ProviderError, RetryPolicy
 from .anthropic import Anthropic
 from .openai import OpenAI

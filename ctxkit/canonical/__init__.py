@@ -15,4 +15,4 @@ The pipeline's tool loop runs every tool result through its ``canonical=`` Canon
 from ._canonicalizer import DEFAULT, REFERENCE_PREFIX, Canonicalizer, canonicalize
 from ._rules import Numbering, Rule
 
-__all__ = ["DEFAULT", "REFERENCE_PREFIX", "Canonicalizer", "Numbering", "Rule", "canonicalize"]
+__all__ = ["Canonicalizer", "DEFAULT", "Numbering", "REFERENCE_PREFIX", "Rule", "canonicalize"]

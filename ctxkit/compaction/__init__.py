@@ -14,16 +14,19 @@ the kept turns. ``ContextEditor`` clears stale tool results and old thinking in 
 Policies (``Milestone``, ``Threshold``, ``Manual``) are objects; combine them in a list.
 """
 
-from ._compactor import Chain, Compaction, Compactor
+from ._compactor import ChainedCompactor, Compaction, Compactor
 from ._editing import PLACEHOLDER, ContextEditor
 from ._llm import INSTRUCTION, LLMSummarizer, parse_summary
 from ._policy import MILESTONES, Check, Manual, Milestone, Policy, Threshold
 from ._sink import EpisodicSink, InMemorySink, MemoryStoreSink, Recaller
 from ._summary import ExtractiveSummarizer, FailedAttempt, Summarizer, Summary, SummaryRequest
 
-__all__ = [
-    "INSTRUCTION", "MILESTONES", "PLACEHOLDER", "Chain", "Check", "Compaction", "Compactor",
-    "ContextEditor", "EpisodicSink", "ExtractiveSummarizer", "FailedAttempt", "InMemorySink",
-    "LLMSummarizer", "Manual", "MemoryStoreSink", "Milestone", "Policy", "Recaller",
-    "Summarizer", "Summary", "SummaryRequest", "Threshold", "parse_summary",
-]
+__all__ = ["ChainedCompactor", "Check", "Compaction", "Compactor", "ContextEditor",
+    "EpisodicSink", "ExtractiveSummarizer", "FailedAttempt", "INSTRUCTION", "InMemorySink",
+    "LLMSummarizer", "MILESTONES", "Manual", "MemoryStoreSink", "Milestone", "PLACEHOLDER",
+    "Policy", "Recaller", "Summarizer", "Summary", "SummaryRequest", "Threshold", "parse_summary"]
+
+from .._deprecated import aliases
+
+__getattr__ = aliases(__name__, {"Chain": ("ctxkit.compaction.ChainedCompactor",
+                                           ChainedCompactor)})

@@ -203,9 +203,9 @@ def _marker_lines(markers: list[tuple[int, int, str]]) -> list[str]:
     return [head, *(m[2] for m in markers[len(older):])]
 
 
-class Chain:
+class ChainedCompactor:
     """Several history editors in order, as one ``compactor``: e.g.
-    ``History(compactor=Chain(ContextEditor(), Compactor(...)))``."""
+    ``History(compactor=ChainedCompactor(ContextEditor(), Compactor(...)))``."""
 
     def __init__(self, *steps: Any) -> None:
         for s in steps:

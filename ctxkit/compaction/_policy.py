@@ -56,7 +56,7 @@ class Milestone:
     green")``. A milestone with fewer than ``min_turns`` turns to compact waits for more.
 
     Args:
-        state: the ``ctxkit.State`` to watch (None: only ``reached`` counts).
+        state: the ``ctxkit.WorkingState`` to watch (None: only ``reached`` counts).
         on: which tags count: any of ``step_done``, ``goal_changed``, ``subtask_done``.
         min_turns: compact only when at least this many turns can be dropped.
     """

@@ -8,5 +8,5 @@
 from ._agent import SYSTEM, TURNS, StandInAgent
 from ._main import LIVE_MODELS, choose_backend, make_backend, run, sample_repo
 
-__all__ = ["LIVE_MODELS", "SYSTEM", "TURNS", "StandInAgent", "choose_backend", "make_backend",
-           "run", "sample_repo"]
+__all__ = ["LIVE_MODELS", "SYSTEM", "StandInAgent", "TURNS", "choose_backend", "make_backend",
+    "run", "sample_repo"]

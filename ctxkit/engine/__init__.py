@@ -26,7 +26,5 @@ from .sampling import SamplingParams
 from .scheduler import Batch, Scheduler
 from .sequence import Sequence, SequenceStatus
 
-__all__ = [
-    "LLM", "Batch", "BlockManager", "Config", "ModelConfig", "RequestOutput",
-    "SamplingParams", "Scheduler", "Sequence", "SequenceStatus",
-]
+__all__ = ["Batch", "BlockManager", "Config", "LLM", "ModelConfig", "RequestOutput",
+    "SamplingParams", "Scheduler", "Sequence", "SequenceStatus"]

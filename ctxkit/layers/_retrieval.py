@@ -34,7 +34,7 @@ def latest_error(transcript: Sequence[Block], *, lookback: int = 12) -> str | No
 
 
 def current_step(state: Any) -> str | None:
-    """The plan step in progress (else the first not done) of a ctxkit.State-like object."""
+    """The plan step in progress (else the first not done) of a ctxkit.WorkingState-like object."""
     plan = getattr(state, "plan", None) or []
     for wanted in (("doing", "in_progress", "active"), ("todo", "pending")):
         for step in plan:
@@ -83,7 +83,7 @@ class Retrieval:
             several mediocre small ones (tuned on SciFact train: docs/retrieval.md).
         packer: chooses among the hits (default: KnapsackPacker with redundancy 0.5).
         order: "edges" (best at the start and end) or "score" (best first).
-        state: a ctxkit.State (or anything with ``plan``): its current step joins the query.
+        state: a ctxkit.WorkingState (or anything with ``plan``): its current step joins the query.
         rewriter: turns (message, plan_step, error) into a Query; default
             ``ctxkit.retrieval.rewrite_query`` (an ``LLMQueryRewriter`` also fits).
         name: the layer name (blocks' ``layer`` and the cap group).

@@ -16,7 +16,7 @@ from .._block import Block, Provenance
 from .._draft import Draft
 from .._errors import UserError
 from .._types import Turn
-from ..state import State as StateModel
+from ..state import WorkingState as StateModel
 from ..state import make_update_tool
 
 
@@ -24,7 +24,7 @@ class State:
     """The working state as a layer; put it after History.
 
     Args:
-        state: a ``ctxkit.State`` (or subclass) instance; the layer renders it every call.
+        state: a ``ctxkit.WorkingState`` (or subclass) instance; the layer renders it every call.
         role: the block's role (``"user"``: renders into the final user message).
 
     Attributes:
@@ -37,8 +37,8 @@ class State:
 
     def __init__(self, state: StateModel, *, role: str = "user") -> None:
         if not isinstance(state, StateModel):
-            raise UserError(f"layers.State(state) takes a ctxkit.State, got "
-                            f"{type(state).__name__}; subclass ctxkit.State for your fields")
+            raise UserError(f"layers.State(state) takes a ctxkit.WorkingState, got "
+                            f"{type(state).__name__}; subclass ctxkit.WorkingState for your fields")
         if role not in ("user", "system"):
             raise UserError("layers.State(role=...) must be 'user' or 'system'")
         self.state = state

@@ -27,23 +27,31 @@ from typing import Any
 
 from ._redact import Redaction, redact
 from ._render import fence
-from ._scope import AuditEntry, Hit, MemoryRecord, Scope
+from ._scope import AuditEntry, MemoryHit, MemoryRecord, Scope
 
 _LAZY = {
-    "Consolidation": "._consolidate", "Fact": "._consolidate", "rule_extractor": "._consolidate",
+    "Consolidation": "._consolidate", "ExtractedFact": "._consolidate",
+    "rule_extractor": "._consolidate",
     "HashingEmbedder": "._hashing", "MemoryStore": "._store", "MemoryView": "._view",
     "MemoryWriter": "._policies", "explicit_mark": "._policies",
     "extractive_summary": "._policies", "SearchParams": "._search",
 }
 
-__all__ = [
-    "AuditEntry", "Consolidation", "Fact", "HashingEmbedder", "Hit", "MemoryRecord",
-    "MemoryStore", "MemoryView", "MemoryWriter", "Redaction", "Scope", "SearchParams",
-    "explicit_mark", "extractive_summary", "fence", "redact", "rule_extractor",
-]
+__all__ = ["AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "MemoryHit",
+    "MemoryRecord", "MemoryStore", "MemoryView", "MemoryWriter", "Redaction", "Scope",
+    "SearchParams", "explicit_mark", "extractive_summary", "fence", "redact", "rule_extractor"]
+
+
+_RENAMED = {"Hit": "MemoryHit", "Fact": "ExtractedFact"}  # deprecated for one release
 
 
 def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        from .._deprecated import aliases
+
+        new = _RENAMED[name]
+        return aliases(__name__, {name: (f"ctxkit.memory.{new}", __getattr__(new) if new in _LAZY
+                                         else globals()[new])})(name)
     if name not in _LAZY:
         raise AttributeError(f"module 'ctxkit.memory' has no attribute {name!r}")
     try:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class Fact:
+class ExtractedFact:
     """A fact an extractor found in an episodic record.
 
     Attributes:
@@ -43,7 +43,7 @@ class Fact:
     kind: str = "fact"
 
 
-Extractor = Callable[[MemoryRecord], "list[Fact] | Fact | None"]
+Extractor = Callable[[MemoryRecord], "list[ExtractedFact] | ExtractedFact | None"]
 
 _MY = re.compile(r"\bmy ([a-z][a-z ]{1,30}?) (?:is|are) ([^.!?\n]{1,120})", re.I)
 _PREFER = re.compile(r"\b(?:i|we) (?:prefer|always use|never use|like to use) ([^.!?\n]{1,120})",
@@ -51,7 +51,7 @@ _PREFER = re.compile(r"\b(?:i|we) (?:prefer|always use|never use|like to use) ([
 _MARKED = ("fact", "preference", "decision")
 
 
-def rule_extractor(rec: MemoryRecord) -> list[Fact]:
+def rule_extractor(rec: MemoryRecord) -> list[ExtractedFact]:
     """Facts from explicit marks and plain first-person statements.
 
     A record of kind fact/preference/decision, or with ``meta["salient"]``, is a fact as
@@ -60,14 +60,14 @@ def rule_extractor(rec: MemoryRecord) -> list[Fact]:
     """
     if rec.kind in _MARKED or rec.meta.get("salient"):
         key = rec.meta.get("key") or rec.key
-        return [Fact(rec.content, str(key) if key else None,
+        return [ExtractedFact(rec.content, str(key) if key else None,
                      rec.kind if rec.kind in _MARKED else "fact")]
-    out: list[Fact] = []
+    out: list[ExtractedFact] = []
     for m in _MY.finditer(rec.content):
-        out.append(Fact(f"my {m.group(1)} is {m.group(2).strip()}",
+        out.append(ExtractedFact(f"my {m.group(1)} is {m.group(2).strip()}",
                         key=" ".join(m.group(1).lower().split())))
     for m in _PREFER.finditer(rec.content):
-        out.append(Fact(f"prefers {m.group(1).strip()}", kind="preference"))
+        out.append(ExtractedFact(f"prefers {m.group(1).strip()}", kind="preference"))
     return out
 
 
@@ -107,10 +107,10 @@ def consolidate(self: MemoryStore, scope: Scope, *, extractor: Extractor | None 
     report.considered = len(episodes)
     for ep in episodes:
         found = extract(ep)
-        facts = [found] if isinstance(found, Fact) else list(found or [])
+        facts = [found] if isinstance(found, ExtractedFact) else list(found or [])
         for f in facts:
-            if not isinstance(f, Fact) or not f.content.strip():
-                raise UserError(f"extractor returned {f!r}; return Fact(content, key=...) "
+            if not isinstance(f, ExtractedFact) or not f.content.strip():
+                raise UserError(f"extractor returned {f!r}; return ExtractedFact(content, key=...) "
                                 "objects (or None)")
             before = _current(self, scope, f.key) if f.key else None
             rec = self.write(scope.with_session(ep.scope.session), f.content, tier="semantic",

@@ -1,7 +1,7 @@
 """Scope and the record types of memory: who a record belongs to, and what a record is.
 
 Owns ``Scope`` (tenant, user, session), the public ``MemoryRecord`` and ``AuditEntry``
-views, ``Hit`` (a search result) and the vocabularies (tiers, sources, trust). Knows
+views, ``MemoryHit`` (a search result) and the vocabularies (tiers, sources, trust). Knows
 nothing of SQL or vectors: the store builds these from its rows.
 """
 
@@ -131,7 +131,7 @@ class MemoryRecord:
         return bool(self.redactions)
 
 
-class Hit(NamedTuple):
+class MemoryHit(NamedTuple):
     """A search result: unpacks as ``record, score``; score in (0, 1], higher is better."""
 
     record: MemoryRecord

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .._errors import StoreError, UserError
 from ._models import AuditRow, RecordRow
-from ._scope import TIERS, AuditEntry, Hit, MemoryRecord, Scope, check_scope
+from ._scope import TIERS, AuditEntry, MemoryHit, MemoryRecord, Scope, check_scope
 from ._search import SearchParams, hybrid
 from ._visibility import successors, to_record, visible
 
@@ -38,7 +38,7 @@ class MemoryView:
     def search(self, scope: Scope, query: str, *, k: int = 5, tier: str | None = None,
                session: str | None = None, kinds: list[str] | None = None,
                min_score: float = 0.0, actor: str = "agent",
-               params: SearchParams | None = None) -> list[Hit]:
+               params: SearchParams | None = None) -> list[MemoryHit]:
         """The ``k`` records of ``scope`` most relevant to ``query`` (hybrid), best first.
 
         Args:
@@ -66,7 +66,7 @@ class MemoryView:
             ranked = hybrid(db, st.vector_index(), qvec, scope, query, t, k=k, tier=tier,
                             session=session, kinds=kinds, params=params or st.search_params)
             ranked = [r for r in ranked if r.score >= min_score]
-            hits = [Hit(to_record(r.row, t), r.score) for r in ranked]
+            hits = [MemoryHit(to_record(r.row, t), r.score) for r in ranked]
             st.audit_reads(db, scope, [(r.row.id, r.score, r.detail) for r in ranked],
                            via="search", actor=actor,
                            extra={"query": query, "k": k, "as_of": self.at})

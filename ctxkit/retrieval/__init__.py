@@ -4,7 +4,7 @@
     index = Index("path/to/index_dir")          # persistent; LanceDB underneath
     index.add_paths(["src/", "docs/"])           # chunk + index; re-run = incremental refresh
     index.add_texts([("id-1", "text ...")])      # arbitrary documents, optional metadata
-    hits = index.search("query text", k=10)      # -> list[Hit], best first
+    hits = index.search("query text", k=10)      # -> list[SearchHit], best first
 
 Chunking is code-aware (Python by syntax, other source by blocks, Markdown by headings,
 prose by paragraphs); BM25 and embeddings are fused by reciprocal-rank fusion; rerankers
@@ -17,13 +17,16 @@ from ._analyze import Analyzer
 from ._chunkers import ChunkConfig, Span, chunk_text, kind_for
 from ._index import Index
 from ._query import LLMQueryRewriter, QueryRewriter, extract_identifiers, rewrite_query
-from ._rank import MMR, Chain, EmbeddingReranker, Reranker, Shortlist, rrf
+from ._rank import MMR, ChainedReranker, EmbeddingReranker, Reranker, Shortlist, rrf
 from ._rerankers import CrossEncoderReranker, LLMReranker
-from ._types import Chunk, Hit, IndexReport, Query
+from ._types import Chunk, IndexReport, Query, SearchHit
 
-__all__ = [
-    "MMR", "Analyzer", "Chain", "Chunk", "ChunkConfig", "CrossEncoderReranker",
-    "EmbeddingReranker", "Hit", "Index", "IndexReport", "LLMQueryRewriter", "LLMReranker",
-    "Query", "QueryRewriter", "Reranker", "Shortlist", "Span", "chunk_text",
-    "extract_identifiers", "kind_for", "rewrite_query", "rrf",
-]
+__all__ = ["Analyzer", "ChainedReranker", "Chunk", "ChunkConfig", "CrossEncoderReranker",
+    "EmbeddingReranker", "Index", "IndexReport", "LLMQueryRewriter", "LLMReranker", "MMR",
+    "Query", "QueryRewriter", "Reranker", "SearchHit", "Shortlist", "Span", "chunk_text",
+    "extract_identifiers", "kind_for", "rewrite_query", "rrf"]
+
+from .._deprecated import aliases
+
+__getattr__ = aliases(__name__, {"Hit": ("ctxkit.retrieval.SearchHit", SearchHit),
+                                 "Chain": ("ctxkit.retrieval.ChainedReranker", ChainedReranker)})

@@ -26,7 +26,7 @@ from ._files import FileState, content_hash, under
 from ._ingest import TEXT, Ingest
 from ._rank import Reranker, Shortlist, rrf
 from ._store import ChunkStore, Manifest
-from ._types import Chunk, Hit, IndexReport, Query
+from ._types import Chunk, IndexReport, Query, SearchHit
 
 
 class Index(Ingest):
@@ -215,7 +215,7 @@ class Index(Ingest):
         report.num_files_removed = len(gone)
         return report
 
-    def search(self, query: str | Query, k: int = 10, *, mode: str = "hybrid") -> list[Hit]:
+    def search(self, query: str | Query, k: int = 10, *, mode: str = "hybrid") -> list[SearchHit]:
         """The ``k`` best chunks for ``query``, best first. Files that changed since they
         were indexed are re-indexed before their chunks can be returned.
 
@@ -258,7 +258,7 @@ class Index(Ingest):
 
     # -- search internals ----------------------------------------------------------------
 
-    def _search_once(self, q: Query, k: int, mode: str = "hybrid") -> list[Hit]:
+    def _search_once(self, q: Query, k: int, mode: str = "hybrid") -> list[SearchHit]:
         cat = self.catalog
         n = max(k, self.num_candidates)
         lex: list[int] = []
@@ -268,7 +268,7 @@ class Index(Ingest):
             lex = rows.tolist()
             if mode == "lexical":
                 pairs = list(zip(lex, scores.tolist(), strict=True))[:k]
-                return [Hit(cat.chunks[r], float(s), i, None)
+                return [SearchHit(cat.chunks[r], float(s), i, None)
                         for i, (r, s) in enumerate(pairs, 1)]
         qvec = None
         if self.embedder is not None and cat.num_alive:
@@ -276,12 +276,12 @@ class Index(Ingest):
             dense = self._dense_rows(qvec, n)
             if mode == "dense":
                 sims = (cat.vectors[dense[:k]] @ qvec).tolist() if dense else []
-                return [Hit(cat.chunks[r], float(s), None, i)
+                return [SearchHit(cat.chunks[r], float(s), None, i)
                         for i, (r, s) in enumerate(zip(dense[:k], sims, strict=True), 1)]
         fused = rrf([lex, dense], k=self.fusion_k)[:n]
         lr = {r: i for i, r in enumerate(lex, 1)}
         dr = {r: i for i, r in enumerate(dense, 1)}
-        hits = [Hit(cat.chunks[r], s, lr.get(r), dr.get(r)) for r, s in fused]
+        hits = [SearchHit(cat.chunks[r], s, lr.get(r), dr.get(r)) for r, s in fused]
         if self.reranker is not None and hits:
             vecs = cat.vectors[[r for r, _ in fused]] if qvec is not None else None
             hits = self.reranker(Shortlist(q, hits, vecs, qvec), k)
@@ -300,7 +300,7 @@ class Index(Ingest):
         rows, _ = cat.dense_search(qvec, n)
         return [int(r) for r in rows]
 
-    def _stale(self, hits: list[Hit]) -> list[FileState]:
+    def _stale(self, hits: list[SearchHit]) -> list[FileState]:
         """Files of ``hits`` whose size or mtime differ from the manifest (or are gone)."""
         out: list[FileState] = []
         seen: set[str] = set()

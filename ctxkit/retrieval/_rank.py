@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .._errors import UserError
-from ._types import Hit, Query
+from ._types import Query, SearchHit
 
 
 def rrf(lists: Sequence[Sequence[int]], k: float = 60.0,
@@ -47,7 +47,7 @@ class Shortlist:
     """
 
     query: Query
-    hits: list[Hit]
+    hits: list[SearchHit]
     vectors: Any = None
     query_vector: Any = None
 
@@ -56,7 +56,7 @@ class Reranker(Protocol):
     """Reorders a shortlist; returns at least the best ``k`` hits, best first, with
     ``score`` set to the reranker's score."""
 
-    def __call__(self, shortlist: Shortlist, k: int) -> list[Hit]: ...
+    def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]: ...
 
 
 def _minmax(x: np.ndarray) -> np.ndarray:
@@ -76,7 +76,7 @@ class EmbeddingReranker:
             raise UserError(f"EmbeddingReranker weight must be in [0, 1], got {weight}")
         self.weight = weight
 
-    def __call__(self, shortlist: Shortlist, k: int) -> list[Hit]:
+    def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
         hits = shortlist.hits
         if not hits or shortlist.vectors is None or shortlist.query_vector is None:
             return list(hits)
@@ -100,7 +100,7 @@ class MMR:
             raise UserError(f"MMR lambda_ must be in [0, 1], got {lambda_}")
         self.lambda_ = lambda_
 
-    def __call__(self, shortlist: Shortlist, k: int) -> list[Hit]:
+    def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
         hits = shortlist.hits
         if len(hits) < 2 or shortlist.vectors is None:
             return list(hits)
@@ -122,13 +122,13 @@ class MMR:
         return out + [replace(hits[i], score=0.0) for i in left]
 
 
-class Chain:
+class ChainedReranker:
     """Apply rerankers in order (e.g. a cross-encoder, then MMR)."""
 
     def __init__(self, *rerankers: Reranker) -> None:
         self.rerankers = rerankers
 
-    def __call__(self, shortlist: Shortlist, k: int) -> list[Hit]:
+    def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
         by_id = None
         if shortlist.vectors is not None:
             by_id = {h.chunk.id: v for h, v in zip(shortlist.hits, shortlist.vectors,

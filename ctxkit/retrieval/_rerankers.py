@@ -15,7 +15,7 @@ from typing import Any
 
 from .._errors import MissingExtraError, UserError
 from ._rank import Shortlist
-from ._types import Hit
+from ._types import SearchHit
 
 
 class CrossEncoderReranker:
@@ -41,7 +41,7 @@ class CrossEncoderReranker:
         self.max_candidates = max_candidates
         self.batch_size = batch_size
 
-    def __call__(self, shortlist: Shortlist, k: int) -> list[Hit]:
+    def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
         head = shortlist.hits[: self.max_candidates]
         tail = shortlist.hits[self.max_candidates:]
         if not head:
@@ -75,7 +75,7 @@ class LLMReranker:
         self.max_candidates = max_candidates
         self.max_chars = max_chars
 
-    def __call__(self, shortlist: Shortlist, k: int) -> list[Hit]:
+    def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
         from ._llm import ask
 
         head = shortlist.hits[: self.max_candidates]

@@ -1,4 +1,4 @@
-"""Value types of retrieval: Chunk (a span of a file or document), Hit (a chunk with its
+"""Value types of retrieval: Chunk (a span of a file or document), SearchHit (a chunk with its
 scores), Query (a rewritten query) and IndexReport (what an indexing run did).
 
 Owns their shapes only. Knows nothing of how chunks are made, stored or ranked.
@@ -46,7 +46,7 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
+class SearchHit:
     """One search result.
 
     Attributes:

@@ -3,7 +3,7 @@
     import ctxkit
     from ctxkit.layers import State as StateLayer
 
-    class AgentState(ctxkit.State):
+    class AgentState(ctxkit.WorkingState):
         branch: str = "main"
 
     state = AgentState(goal="make the parser accept empty input")
@@ -20,10 +20,14 @@ validated against the whole model, all or nothing; each leaves a ``StateDiff``.
 
 from ._checkpoint import Checkpointer, FileCheckpoint, MemoryCheckpoint, Resumed
 from ._items import Fact, FileRef, PlanStep, StateDiff, ToolNote
-from ._model import State
+from ._model import WorkingState
 from ._patch import PatchOp, StatePatchError
 from ._tool import TOOL_NAME, make_update_tool
 
-__all__ = ["TOOL_NAME", "Checkpointer", "Fact", "FileCheckpoint", "FileRef", "MemoryCheckpoint",
-           "PatchOp", "PlanStep", "Resumed", "State", "StateDiff", "StatePatchError",
-           "ToolNote", "make_update_tool"]
+__all__ = ["Checkpointer", "Fact", "FileCheckpoint", "FileRef", "MemoryCheckpoint", "PatchOp",
+    "PlanStep", "Resumed", "StateDiff", "StatePatchError", "TOOL_NAME", "ToolNote",
+    "WorkingState", "make_update_tool"]
+
+from .._deprecated import aliases
+
+__getattr__ = aliases(__name__, {"State": ("ctxkit.state.WorkingState", WorkingState)})

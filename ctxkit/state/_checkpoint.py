@@ -1,4 +1,4 @@
-"""Checkpoint and resume of a State: to a JSON file or to the memory store, behind one
+"""Checkpoint and resume of a WorkingState: to a JSON file or to the memory store, behind one
 small interface.
 
 Owns the checkpoint document (the state, its version, its diffs), the two Checkpointers,
@@ -22,7 +22,7 @@ from .._errors import StoreError, UserError
 from ._items import StateDiff
 
 if TYPE_CHECKING:
-    from ._model import State
+    from ._model import WorkingState
 
 SCHEMA = 1
 EXCERPT_LINES = 40
@@ -58,7 +58,7 @@ class FileCheckpoint:
             out = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise StoreError(f"checkpoint {self.path} is unreadable ({exc}); restore it or "
-                             "start from a fresh State") from exc
+                             "start from a fresh WorkingState") from exc
         if not isinstance(out, dict):
             raise StoreError(f"checkpoint {self.path} is not a ctxkit state checkpoint")
         return out
@@ -99,7 +99,7 @@ def as_checkpointer(target: Checkpointer | str | os.PathLike[str]) -> Checkpoint
                     "FileCheckpoint(path) or MemoryCheckpoint(store, scope)")
 
 
-def save(state: State, target: Checkpointer | str | os.PathLike[str]) -> str:
+def save(state: WorkingState, target: Checkpointer | str | os.PathLike[str]) -> str:
     """Write ``state`` (with its diffs) as a checkpoint; returns where it went."""
     state.commit()
     data = {"schema": SCHEMA, "class": type(state).__qualname__, "version": state.version,
@@ -134,7 +134,7 @@ class Resumed:
         session.transcript.append(self.block())
 
 
-def resume(cls: type[State], target: Checkpointer | str | os.PathLike[str], *,
+def resume(cls: type[WorkingState], target: Checkpointer | str | os.PathLike[str], *,
            root: str | os.PathLike[str] | None = None) -> Resumed:
     """Load the latest checkpoint as ``cls``, re-read its files and say where we are."""
     data = as_checkpointer(target).load()
@@ -156,7 +156,7 @@ def resume(cls: type[State], target: Checkpointer | str | os.PathLike[str], *,
     return Resumed(state, _where_we_are(state, files, fresh), files)
 
 
-def _reread(state: State, root: Path | None) -> tuple[list[tuple[str, str]], dict[str, str]]:
+def _reread(state: WorkingState, root: Path | None) -> tuple[list[tuple[str, str]], dict[str, str]]:
     statuses: list[tuple[str, str]] = []
     fresh: dict[str, str] = {}
     ops: list[dict[str, Any]] = []
@@ -189,7 +189,7 @@ def _reread(state: State, root: Path | None) -> tuple[list[tuple[str, str]], dic
     return statuses, fresh
 
 
-def _where_we_are(state: State, files: list[tuple[str, str]], fresh: dict[str, str]) -> str:
+def _where_we_are(state: WorkingState, files: list[tuple[str, str]], fresh: dict[str, str]) -> str:
     lines = [f"Resuming from a checkpoint (state v{state.version}). Where we are:"]
     if state.goal:
         lines.append(f"Goal: {state.goal}")

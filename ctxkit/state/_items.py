@@ -1,4 +1,4 @@
-"""The parts of a State: plan steps, facts with provenance, tool notes, file references,
+"""The parts of a WorkingState: plan steps, facts with provenance, tool notes, file references,
 and the versioned diff every change leaves.
 
 Owns their shapes and validation (pydantic: they come back from checkpoints and from a
@@ -69,7 +69,7 @@ class FileRef(BaseModel):
 
 
 class StateDiff(BaseModel):
-    """One versioned change of a State.
+    """One versioned change of a WorkingState.
 
     Attributes:
         version: the state's version after this change (the first change makes it 1).

@@ -1,4 +1,4 @@
-"""State: the agent's typed working state — goal, plan, facts, open questions, blockers —
+"""WorkingState: the agent's typed working state — goal, plan, facts, open questions, blockers —
 one object instead of five partial copies scattered through the history.
 
 Owns the model, its versioning (every change is a StateDiff: who, when, why, the ops,
@@ -21,10 +21,10 @@ from ._items import Fact, FileRef, PlanStep, StateDiff, ToolNote, milestone_tags
 from ._patch import PatchOp, StatePatchError, apply_ops, parse_ops
 
 
-class State(BaseModel):
+class WorkingState(BaseModel):
     """The agent's working state. Subclass it to add fields::
 
-        class AgentState(ctxkit.State):
+        class AgentState(ctxkit.WorkingState):
             branch: str = "main"
 
     Change it with ``apply`` (a patch), the helpers (``set_goal``, ``complete_step``,
@@ -99,7 +99,7 @@ class State(BaseModel):
     def diffs_since(self, version: int) -> list[StateDiff]:
         return [d for d in self._diffs if d.version > version]
 
-    def at_version(self, version: int) -> State:
+    def at_version(self, version: int) -> WorkingState:
         """A copy of this state as it was at ``version`` (replaying the diffs' ops)."""
         if not 0 <= version <= self._version:
             raise StatePatchError(f"version {version} does not exist; this state has "
@@ -141,7 +141,7 @@ class State(BaseModel):
         return self._commit(self, by=by, why=why, tags=(), ops=ops,
                             before={k: self._snapshot.get(k) for k in changed})
 
-    def _validated(self, doc: dict[str, Any], ops: list[PatchOp]) -> State:
+    def _validated(self, doc: dict[str, Any], ops: list[PatchOp]) -> WorkingState:
         try:
             return type(self).model_validate(doc)
         except ValidationError as exc:
@@ -151,7 +151,7 @@ class State(BaseModel):
             raise StatePatchError(f"the patch ({paths}) would make the state invalid: "
                                   f"{problems}; nothing was changed") from None
 
-    def _commit(self, new: State, *, by: str, why: str, tags: Sequence[str],
+    def _commit(self, new: WorkingState, *, by: str, why: str, tags: Sequence[str],
                 ops: list[dict[str, Any]], before: dict[str, Any]) -> StateDiff:
         if new is not self:
             for name in type(self).model_fields:

@@ -1,10 +1,10 @@
 """JSON-patch-like operations on a JSON document: parse, check, apply — all or nothing.
 
-Owns the patch language the ``update_state`` tool and ``State.apply`` speak: RFC 6902's
+Owns the patch language the ``update_state`` tool and ``WorkingState.apply`` speak: RFC 6902's
 ``add``, ``remove``, ``replace`` and ``test`` on RFC 6901 paths (``/plan/2/status``,
 ``/facts/-`` to append), plus one extension for models that should not count: a list
 item may be selected by its ``id`` or ``key`` field as ``@value`` (``/plan/@fix/status``).
-Knows nothing of pydantic or of what the document means; ``State`` validates the result.
+Knows nothing of pydantic or of what the document means; ``WorkingState`` validates the result.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rendering a State as compact prompt text.
+"""Rendering a WorkingState as compact prompt text.
 
 Owns the text the model sees: one short section per non-empty field, a mark per plan
 step's status, provenance after each fact, subclass fields as ``Name: value`` (left out
@@ -16,7 +16,7 @@ from .._block import canonical_json
 from ._items import STATUS_MARK
 
 if TYPE_CHECKING:
-    from ._model import State
+    from ._model import WorkingState
 
 _BASE_FIELDS = ("goal", "plan", "completed", "open_questions", "facts", "recent_results",
                 "blockers", "files")
@@ -26,7 +26,7 @@ def _list(title: str, items: list[str]) -> list[str]:
     return [f"{title}:", *(f"- {x}" for x in items)] if items else []
 
 
-def render_state(state: State) -> str:
+def render_state(state: WorkingState) -> str:
     """``state`` as a few compact lines (empty sections left out)."""
     lines = [f"## Working state (v{state.version})"]
     if state.goal:

@@ -1,4 +1,4 @@
-"""The ``update_state`` tool: how a model changes the State, through the same validated
+"""The ``update_state`` tool: how a model changes the WorkingState, through the same validated
 patch path as code.
 
 Owns the tool function (its name, argument schema and description are what the model
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from ._patch import PatchOp
 
 if TYPE_CHECKING:
-    from ._model import State
+    from ._model import WorkingState
 
 TOOL_NAME = "update_state"
 
 
-def make_update_tool(state: State, *, by: str = "model") -> Callable[..., str]:
+def make_update_tool(state: WorkingState, *, by: str = "model") -> Callable[..., str]:
     """The ``update_state`` tool bound to ``state``; give it to ``Prefix(tools=[...])``."""
 
     def update_state(ops: list[PatchOp], why: str = "") -> str:
@@ -39,7 +39,7 @@ def make_update_tool(state: State, *, by: str = "model") -> Callable[..., str]:
     return update_state
 
 
-def tool_schema_for(state: State) -> dict[str, Any]:
+def tool_schema_for(state: WorkingState) -> dict[str, Any]:
     """The neutral schema of the tool (what Prefix renders), for inspection and docs."""
     from .._tools import tool_schema
 

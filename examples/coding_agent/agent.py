@@ -110,7 +110,7 @@ class Agent:
     """One session of the coding agent on one repository; build with ``start``/``resume``."""
 
     def __init__(self, backend: Backend, config: AgentConfig, *, session: SessionDir,
-                 task: str, state: ctxkit.State, resumed: Any = None,
+                 task: str, state: ctxkit.WorkingState, resumed: Any = None,
                  on_tool: Callable[[str, dict[str, Any], str, bool], None] | None = None
                  ) -> None:
         self.config = config
@@ -145,7 +145,7 @@ class Agent:
             raise UserError("the task is empty; say what the agent should do")
         session = SessionDir(config.home, session_id or new_id(config.repo))
         session.create(config.repo, task, config.layout)
-        state = ctxkit.State(goal=task)
+        state = ctxkit.WorkingState(goal=task)
         return cls(backend, config, session=session, task=task, state=state, **kw)
 
     @classmethod
@@ -155,7 +155,7 @@ class Agent:
         session = SessionDir(config.home, session_id)
         meta = session.read()
         config = dataclasses.replace(config, repo=Path(meta["repo"]), layout=meta["layout"])
-        resumed = ctxkit.State.resume(session.state_file, root=str(config.repo))
+        resumed = ctxkit.WorkingState.resume(session.state_file, root=str(config.repo))
         return cls(backend, config, session=session, task=meta["task"], state=resumed.state,
                    resumed=resumed, **kw)
 

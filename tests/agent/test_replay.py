@@ -1,4 +1,4 @@
-"""A recorded session replays offline: ReplayBackend answers from the trace the scripted
+"""A recorded session replays offline: Replay answers from the trace the scripted
 stand-in left, and the real tools run again on a fresh copy."""
 
 from __future__ import annotations

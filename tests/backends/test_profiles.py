@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import ctxkit.backends
+import ctxkit.testing
 from ctxkit import _profile, profile_for
 from ctxkit.backends import OpenAI
-from ctxkit.testing import ReplayBackend
 
 
 @pytest.fixture
@@ -77,7 +77,9 @@ def test_public_face() -> None:
     assert {"Anthropic", "OpenAI", "ProviderError", "Replay", "RetryPolicy",
             "TokenBudget"} <= set(names)
     assert all(hasattr(ctxkit.backends, n) for n in names)
-    assert ctxkit.backends.Replay is ReplayBackend
+    with pytest.warns(DeprecationWarning, match="ctxkit.backends.Replay"):
+        old = ctxkit.testing.ReplayBackend
+    assert old is ctxkit.backends.Replay
     assert issubclass(ctxkit.backends.ProviderError, ctxkit.BackendError)
 
 

@@ -36,9 +36,9 @@ def agent(draft: Draft) -> Any:
     return "I read it. I'll fix the empty-input case next."
 
 
-def make(compactor: Any, *, state: ctxkit.State | None = None,
-         **kw: Any) -> tuple[ContextPipeline, ctxkit.State]:
-    state = state if state is not None else ctxkit.State(goal="fix the parser")
+def make(compactor: Any, *, state: ctxkit.WorkingState | None = None,
+         **kw: Any) -> tuple[ContextPipeline, ctxkit.WorkingState]:
+    state = state if state is not None else ctxkit.WorkingState(goal="fix the parser")
     layer = StateLayer(state)
     pipe = ContextPipeline(FunctionBackend(agent),
                            [Prefix(system=SYSTEM, tools=[read_file, run_tests, layer.tool]),

@@ -16,7 +16,7 @@ from .wire import check_all
 
 
 def test_milestone_compaction_is_one_declared_history_rewrite_with_the_prefix_kept() -> None:
-    state = ctxkit.State(goal="fix the parser")
+    state = ctxkit.WorkingState(goal="fix the parser")
     state.set_plan(["reproduce", "fix", "test"])
     sink = InMemorySink()
     compactor = Compactor([Milestone(state), Threshold(0.9)], sink=sink, keep_turns=1)

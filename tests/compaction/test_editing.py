@@ -118,12 +118,12 @@ def test_old_thinking_is_cleared_and_placeholders_are_stable() -> None:
 
 
 def test_an_editor_and_a_compactor_chained() -> None:
-    from ctxkit.compaction import Chain, Compactor, Manual
+    from ctxkit.compaction import ChainedCompactor, Compactor, Manual
 
     editor = ContextEditor(stale_after_turns=2, min_clear_tokens=1)
     manual = Manual()
     compactor = Compactor(manual, keep_turns=2)
-    pipe = _pipe(Chain(editor, compactor))
+    pipe = _pipe(ChainedCompactor(editor, compactor))
     for i in range(6):
         if i == 5:
             manual.request("done editing")

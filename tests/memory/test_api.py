@@ -10,7 +10,8 @@ import ctxkit.memory
 
 def test_public_names_are_pinned():
     assert ctxkit.memory.__all__ == [
-        "AuditEntry", "Consolidation", "Fact", "HashingEmbedder", "Hit", "MemoryRecord",
+        "AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "MemoryHit",
+        "MemoryRecord",
         "MemoryStore", "MemoryView", "MemoryWriter", "Redaction", "Scope", "SearchParams",
         "explicit_mark", "extractive_summary", "fence", "redact", "rule_extractor",
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ctxkit import UserError
-from ctxkit.memory import Fact
+from ctxkit.memory import ExtractedFact
 
 
 def test_a_newer_fact_of_the_same_key_supersedes_the_old_one(store, scope, clock):
@@ -112,7 +112,8 @@ def test_a_custom_extractor_and_revocation_of_its_source(store, scope, clock):
     ep = store.write(scope, "we agreed the release is on 3 March", source="user")
     clock.tick()
     report = store.consolidate(
-        scope, extractor=lambda r: Fact("release date: 3 March", key="release", kind="decision")
+        scope, extractor=lambda r: ExtractedFact("release date: 3 March", key="release",
+                                                 kind="decision")
         if "release" in r.content else None)
     assert len(report.promoted) == 1
     clock.tick()
@@ -122,5 +123,5 @@ def test_a_custom_extractor_and_revocation_of_its_source(store, scope, clock):
 
 def test_a_bad_extractor_is_a_user_error(store, scope):
     store.write(scope, "anything", source="user")
-    with pytest.raises(UserError, match="Fact"):
+    with pytest.raises(UserError, match="ExtractedFact"):
         store.consolidate(scope, extractor=lambda r: ["not a fact"])

@@ -11,13 +11,13 @@ import pytest
 from ctxkit import UserError
 from ctxkit.retrieval import (
     MMR,
-    Chain,
+    ChainedReranker,
     Chunk,
     CrossEncoderReranker,
     EmbeddingReranker,
-    Hit,
     LLMReranker,
     Query,
+    SearchHit,
     Shortlist,
     rrf,
 )
@@ -25,8 +25,8 @@ from ctxkit.retrieval._rerankers import parse_ranking
 from ctxkit.testing import ScriptedBackend
 
 
-def _hits(n: int) -> list[Hit]:
-    return [Hit(Chunk(id=f"c{i}", path="p", start_line=i, end_line=i, text=f"chunk {i}",
+def _hits(n: int) -> list[SearchHit]:
+    return [SearchHit(Chunk(id=f"c{i}", path="p", start_line=i, end_line=i, text=f"chunk {i}",
                       hash=str(i)), score=1.0 - i / 10) for i in range(n)]
 
 
@@ -63,7 +63,7 @@ def test_chain_applies_rerankers_in_order_and_keeps_vectors_aligned() -> None:
     hits = _hits(3)
     vecs = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
     q = np.array([1, 0], dtype=np.float32)
-    out = Chain(EmbeddingReranker(weight=1.0), MMR(lambda_=0.4))(
+    out = ChainedReranker(EmbeddingReranker(weight=1.0), MMR(lambda_=0.4))(
         Shortlist(Query(text="q"), hits, vecs, q), 3)
     assert [h.chunk.id for h in out] == ["c0", "c2", "c1"]
 
@@ -106,7 +106,7 @@ def test_cross_encoder_reranker_scores_pairs_with_a_local_model(tmp_path: Path,
 def test_an_index_uses_its_reranker(make_index, tree) -> None:  # type: ignore[no-untyped-def]
     seen: list[int] = []
 
-    def reverse(shortlist: Shortlist, k: int) -> list[Hit]:
+    def reverse(shortlist: Shortlist, k: int) -> list[SearchHit]:
         seen.append(len(shortlist.hits))
         assert shortlist.vectors is not None and len(shortlist.vectors) == len(shortlist.hits)
         return list(reversed(shortlist.hits))

@@ -13,7 +13,7 @@ from ctxkit.state import FileCheckpoint, MemoryCheckpoint
 from ctxkit.testing import ScriptedBackend
 
 
-class AgentState(ctxkit.State):
+class AgentState(ctxkit.WorkingState):
     branch: str = "main"
 
 

@@ -1,4 +1,4 @@
-"""State: typed fields, versioned diffs, validated all-or-nothing patches."""
+"""WorkingState: typed fields, versioned diffs, validated all-or-nothing patches."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import ctxkit
 from ctxkit.state import StatePatchError
 
 
-class AgentState(ctxkit.State):
+class AgentState(ctxkit.WorkingState):
     branch: str = "main"
     attempts: int = 0
 
@@ -73,7 +73,7 @@ def test_patch_ops_and_selectors() -> None:
 
 
 def test_keyed_facts_supersede_instead_of_piling_up() -> None:
-    s = ctxkit.State()
+    s = ctxkit.WorkingState()
     s.add_fact("John is in the hallway", key="where:John", source="tool", ref="call_1")
     s.add_fact("Mary is in the garden", key="where:Mary", source="tool", ref="call_2")
     s.add_fact("John is in the kitchen", key="where:John", source="tool", ref="call_3")
@@ -87,7 +87,7 @@ def test_keyed_facts_supersede_instead_of_piling_up() -> None:
 
 
 def test_recent_results_are_bounded() -> None:
-    s = ctxkit.State()
+    s = ctxkit.WorkingState()
     for i in range(12):
         s.note_result("pytest", f"run {i}")
     assert [n.summary for n in s.recent_results] == [f"run {i}" for i in range(4, 12)]

@@ -13,7 +13,7 @@ from ctxkit.testing import ScriptedBackend, capture_calls
 SYSTEM = "You are a careful coding agent. " * 200
 
 
-def _pipe(script: list[object], state: ctxkit.State) -> tuple[ContextPipeline, StateLayer]:
+def _pipe(script: list[object], state: ctxkit.WorkingState) -> tuple[ContextPipeline, StateLayer]:
     layer = StateLayer(state)
     pipe = ContextPipeline(ScriptedBackend(script),
                            [Prefix(system=SYSTEM, tools=[layer.tool]), History(), layer])
@@ -26,7 +26,7 @@ def _update(ops: list[dict[str, object]], why: str = "", cid: str = "u1") -> dic
 
 
 def test_the_model_updates_the_state_through_the_tool() -> None:
-    state = ctxkit.State(goal="fix the parser")
+    state = ctxkit.WorkingState(goal="fix the parser")
     state.set_plan(["reproduce", "fix"])
     pipe, _ = _pipe([_update([{"op": "replace", "path": "/plan/@1/status", "value": "done"},
                               {"op": "add", "path": "/facts/-", "value": {
@@ -47,7 +47,7 @@ def test_the_model_updates_the_state_through_the_tool() -> None:
 
 
 def test_an_invalid_patch_returns_an_error_to_the_model_and_changes_nothing() -> None:
-    state = ctxkit.State(goal="fix the parser")
+    state = ctxkit.WorkingState(goal="fix the parser")
     state.set_plan(["reproduce"])
     before, version = state.model_dump(), state.version
     pipe, _ = _pipe([_update([{"op": "replace", "path": "/plan/@1/status", "value": "finished"}]),
@@ -61,7 +61,7 @@ def test_an_invalid_patch_returns_an_error_to_the_model_and_changes_nothing() ->
 
 
 def test_state_renders_after_history_before_the_user_message_and_keeps_the_cache() -> None:
-    state = ctxkit.State(goal="g")
+    state = ctxkit.WorkingState(goal="g")
     pipe, _ = _pipe(["one", "two", "three"], state)
     with capture_calls() as cap:
         pipe.run("first")

@@ -1,0 +1,31 @@
+"""Deprecated public names: one release of grace, one warning each.
+
+Owns ``aliases``, which builds a module-level ``__getattr__`` mapping an old name to its new
+object. The first access of each old name warns (``DeprecationWarning``) with the new name;
+later accesses are silent. Knows nothing of what the names mean.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+_warned: set[str] = set()
+
+
+def aliases(module: str, renamed: dict[str, tuple[str, Any]]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` serving ``renamed``: old name -> (new name, object)."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in renamed:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        new, obj = renamed[name]
+        key = f"{module}.{name}"
+        if key not in _warned:
+            _warned.add(key)
+            warnings.warn(f"{key} is deprecated and will be removed in the next release; "
+                          f"use {new}", DeprecationWarning, stacklevel=2)
+        return obj
+
+    return __getattr__
