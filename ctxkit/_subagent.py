@@ -40,7 +40,6 @@ class _ParentTag:
 def child(parent: ContextPipeline, task: str, *, layers: Sequence[Any] | None,
           backend: Backend | None, max_steps: int | None) -> ContextPipeline:
     """The child pipeline for ``task`` (not yet run)."""
-    from ._pipeline import ContextPipeline
     from .layers import History
 
     if not isinstance(task, str) or not task.strip():
@@ -49,7 +48,8 @@ def child(parent: ContextPipeline, task: str, *, layers: Sequence[Any] | None,
     if layers is None:
         layers = [x for x in parent.layers if layer_name(x) == "prefix"] + [History()]
     info = {"session": parent.session.id, "subagent": index, "task": task[:200]}
-    sub = ContextPipeline(backend or parent.backend, [*layers, _ParentTag(info)],
+    # type(parent): the parent's own class, so this module needs no import of the pipeline
+    sub = type(parent)(backend or parent.backend, [*layers, _ParentTag(info)],
                           budget=parent.budget, packer=parent.packer,
                           trace=parent.trace.path if parent.trace is not None else None,
                           session_id=f"{parent.session.id}/sub{index}",

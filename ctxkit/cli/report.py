@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .._errors import StoreError, UserError
 from .._record import CallRecord, load_trace
-from ..report._model import Report
+from ..report import Report
 
 EPILOG = """\
 examples:

@@ -5,7 +5,8 @@
 """
 
 from ._live import calls_table, drift_view, layers_table, tool_line, turn_summary, turn_view
-from ._model import Report, layer_order
+from ._model import layer_order
+from ._report import Report
 
 __all__ = ["Report", "calls_table", "drift_view", "layer_order", "layers_table", "tool_line",
            "turn_summary", "turn_view"]

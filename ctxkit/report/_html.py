@@ -15,7 +15,8 @@ from html import escape
 from typing import Any
 
 from ._html_assets import CSS, JS
-from ._model import FRAMING, Report
+from ._model import FRAMING  # renderers see the figures only (_report.py)
+from ._model import Figures as Report
 from ._terminal import fmt_ms as _ms
 from ._terminal import fmt_usd as _usd
 

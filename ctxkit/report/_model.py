@@ -1,29 +1,30 @@
-"""Report: per-call and per-session figures aggregated from CallRecords.
+"""Figures: per-call and per-session figures aggregated from CallRecords.
 
-Owns the arithmetic (tokens by layer x {cache read, cache write, uncached}, hit rate, cost,
-latency, drift events, disagreements) and the layer order reports show. Renderers
-(terminal, JSON, HTML) only format it. Knows nothing of how records were produced.
+``Figures`` is what ``Report`` (``_report.py``) adds its renderings to. Owns the arithmetic
+(tokens by layer x {cache read, cache write, uncached}, hit rate, cost, latency, drift
+events, disagreements) and the layer order reports show. Renderers (terminal, JSON, HTML)
+only format it. Knows nothing of how records were produced.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._drift import DriftEvent
 from .._record import CallRecord, LayerTokens
 from .._types import Usage
 
+_F = TypeVar("_F", bound="Figures")
+
 FRAMING = "framing"  # wire-format tokens around messages: no layer owns them, shown last
 
 
 @dataclass(slots=True)
-class Report:
+class Figures:
     """Figures for one or more sessions of calls.
 
     Aggregates count successful calls only; failed calls are listed apart (``failed``).
@@ -34,7 +35,7 @@ class Report:
     records: list[CallRecord] = field(default_factory=list)
 
     @classmethod
-    def from_records(cls, records: Iterable[CallRecord]) -> Report:
+    def from_records(cls: type[_F], records: Iterable[CallRecord]) -> _F:
         return cls(list(records))
 
     # -- aggregates over successful calls -------------------------------------------------
@@ -203,30 +204,6 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
-
-    def to_html(self, path: str | os.PathLike[str] | None = None, *,
-                title: str = "ctxkit report") -> str:
-        """A single self-contained HTML file with charts; written to ``path`` if given."""
-        from ._html import render_html
-
-        html = render_html(self, title=title)
-        if path is not None:
-            Path(path).write_text(html, encoding="utf-8")
-        return html
-
-    def render(self, width: int = 100) -> str:
-        """The terminal rendering as plain text."""
-        from ._terminal import render_text
-
-        return render_text(self, width=width)
-
-    def __rich__(self) -> Any:
-        from ._terminal import renderables
-
-        return renderables(self)
-
-    def __str__(self) -> str:
-        return self.render()
 
 
 def _usage(u: Usage) -> dict[str, int]:

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._types import Usage
-from ._model import Report
+from ._model import Figures as Report  # renderers see the figures only (_report.py)
 
 _NO_WRAP = frozenset({"call", "turn.step"})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from ._chunkers import ChunkConfig, Span, join, line_blocks
+from ._spans import ChunkConfig, Span, join, line_blocks
 
 _Def = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 

@@ -1,5 +1,6 @@
 """Checkpoint and resume of a WorkingState: to a JSON file or to the memory store, behind one
-small interface.
+small interface. The state is typed ``Any`` here: this module sits below the model, which
+calls it from ``checkpoint``/``resume``, so it must not import the model.
 
 Owns the checkpoint document (the state, its version, its diffs), the two Checkpointers,
 and resume: files the state references are re-read from disk — never trusted from the
@@ -15,14 +16,11 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .._block import Block, Provenance, canonical_json
 from .._errors import StoreError, UserError
 from ._items import StateDiff
-
-if TYPE_CHECKING:
-    from ._model import WorkingState
 
 SCHEMA = 1
 EXCERPT_LINES = 40
@@ -99,7 +97,7 @@ def as_checkpointer(target: Checkpointer | str | os.PathLike[str]) -> Checkpoint
                     "FileCheckpoint(path) or MemoryCheckpoint(store, scope)")
 
 
-def save(state: WorkingState, target: Checkpointer | str | os.PathLike[str]) -> str:
+def save(state: Any, target: Checkpointer | str | os.PathLike[str]) -> str:
     """Write ``state`` (with its diffs) as a checkpoint; returns where it went."""
     state.commit()
     data = {"schema": SCHEMA, "class": type(state).__qualname__, "version": state.version,
@@ -134,7 +132,7 @@ class Resumed:
         session.transcript.append(self.block())
 
 
-def resume(cls: type[WorkingState], target: Checkpointer | str | os.PathLike[str], *,
+def resume(cls: type[Any], target: Checkpointer | str | os.PathLike[str], *,
            root: str | os.PathLike[str] | None = None) -> Resumed:
     """Load the latest checkpoint as ``cls``, re-read its files and say where we are."""
     data = as_checkpointer(target).load()
@@ -156,7 +154,7 @@ def resume(cls: type[WorkingState], target: Checkpointer | str | os.PathLike[str
     return Resumed(state, _where_we_are(state, files, fresh), files)
 
 
-def _reread(state: WorkingState, root: Path | None) -> tuple[list[tuple[str, str]], dict[str, str]]:
+def _reread(state: Any, root: Path | None) -> tuple[list[tuple[str, str]], dict[str, str]]:
     statuses: list[tuple[str, str]] = []
     fresh: dict[str, str] = {}
     ops: list[dict[str, Any]] = []
@@ -189,7 +187,7 @@ def _reread(state: WorkingState, root: Path | None) -> tuple[list[tuple[str, str
     return statuses, fresh
 
 
-def _where_we_are(state: WorkingState, files: list[tuple[str, str]], fresh: dict[str, str]) -> str:
+def _where_we_are(state: Any, files: list[tuple[str, str]], fresh: dict[str, str]) -> str:
     lines = [f"Resuming from a checkpoint (state v{state.version}). Where we are:"]
     if state.goal:
         lines.append(f"Goal: {state.goal}")

@@ -1,11 +1,11 @@
-"""WorkingState: the agent's typed working state — goal, plan, facts, open questions, blockers —
-one object instead of five partial copies scattered through the history.
+"""WorkingState: the agent's typed working state (goal, plan, facts, open questions,
+blockers), one object instead of five partial copies scattered through the history.
 
 Owns the model, its versioning (every change is a StateDiff: who, when, why, the ops,
 the values before) and the one path every change takes: ``apply`` validates a patch
 against the whole model and commits it, or raises and changes nothing. Users subclass to
-add fields. Knows nothing of prompts (``_render``), tools (``_tool``) or storage
-(``_checkpoint``).
+add fields, and the compact text the model sees (``render``). Knows nothing of tools
+(``_tool``) or of where checkpoints are stored (``_checkpoint``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import to_jsonable_python
 
-from ._items import Fact, FileRef, PlanStep, StateDiff, ToolNote, milestone_tags
+from .._block import canonical_json
+from ._items import STATUS_MARK, Fact, FileRef, PlanStep, StateDiff, ToolNote, milestone_tags
 from ._patch import PatchOp, StatePatchError, apply_ops, parse_ops
 
 
@@ -239,6 +240,48 @@ class WorkingState(BaseModel):
 
     def render(self) -> str:
         """The compact text the State layer puts near the end of the prompt."""
-        from ._render import render_state
-
         return render_state(self)
+
+
+# The text the model sees: one short section per non-empty field, a mark per plan step's
+# status, provenance after each fact, subclass fields as ``Name: value`` (left out while they
+# hold their default). It depends only on the state's content, so an unchanged state
+# renders to identical bytes.
+_BASE_FIELDS = ("goal", "plan", "completed", "open_questions", "facts", "recent_results",
+                "blockers", "files")
+
+
+def _list(title: str, items: list[str]) -> list[str]:
+    return [f"{title}:", *(f"- {x}" for x in items)] if items else []
+
+
+def render_state(state: WorkingState) -> str:
+    """``state`` as a few compact lines (empty sections left out)."""
+    lines = [f"## Working state (v{state.version})"]
+    if state.goal:
+        lines.append(f"Goal: {state.goal}")
+    if state.plan:
+        lines.append("Plan:")
+        lines += [f"{STATUS_MARK[s.status]} {s.id}. {s.text}" for s in state.plan]
+    in_plan = {s.text for s in state.plan}
+    lines += _list("Also done", [c for c in state.completed if c not in in_plan])
+    lines += _list("Known facts", [
+        f"{f.text} ({f.source}{': ' + f.ref if f.ref else ''})" for f in state.facts])
+    lines += _list("Open questions", state.open_questions)
+    lines += _list("Blockers", state.blockers)
+    lines += _list("Recent tool results", [
+        f"{n.tool}{' (error)' if n.is_error else ''}: {n.summary}"
+        for n in state.recent_results])
+    lines += _list("Files", [f"{f.path}{' - ' + f.note if f.note else ''}"
+                             for f in state.files])
+    for name, info in type(state).model_fields.items():
+        if name in _BASE_FIELDS:
+            continue
+        value: Any = getattr(state, name)
+        default = info.get_default(call_default_factory=True)
+        if value in (None, "", [], {}) or value == default:  # compact: defaults left out
+            continue
+        shown = value if isinstance(value, (str, int, float, bool)) else canonical_json(
+            state.model_dump(mode="json", include={name})[name])
+        lines.append(f"{name.replace('_', ' ').capitalize()}: {shown}")
+    return "\n".join(lines)

@@ -1,55 +1,19 @@
 """Paged attention: the batch metadata every path reads, and the dispatching layer.
 
-Owns ``AttentionMetadata`` (where each sequence's queries, context and blocks are) and
-``Attention``, which writes new K/V into the pool and attends over it with the reference
-path (``reference.py``, CPU) or the Triton kernels (``triton_decode.py``,
-``triton_prefill.py``, GPU). A batch lists its decode sequences (one query each) first, so
-the two GPU kernels each take one contiguous slice. Knows nothing of scheduling.
+Owns ``Attention`` (and re-exports ``AttentionMetadata`` from ``metadata.py``: where each
+sequence's queries, context and blocks are). ``Attention`` writes new K/V into the pool and
+attends over it with the reference path (``reference.py``, CPU) or the Triton kernels
+(``triton_decode.py``, ``triton_prefill.py``, GPU). A batch lists its decode sequences
+(one query each) first, so the two GPU kernels each take one contiguous slice. Knows
+nothing of scheduling.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-
-@dataclass(slots=True, kw_only=True)
-class AttentionMetadata:
-    """Where a batch's tokens go and what they attend to.
-
-    Tensors live on the model's device; the ``*_list`` mirrors feed the reference path.
-
-    Attributes:
-        slot_mapping: [T] pool slot of each new token.
-        num_decode_tokens: the first this many tokens (and sequences) are decodes.
-        decode_context_lens: [Sd] int32 context length of each decode sequence.
-        decode_block_tables: [Sd, max_blocks] int32.
-        prefill_query_start_loc: [Sp + 1] int32 offsets of prefill queries, from the
-            first prefill token.
-        prefill_context_lens: [Sp] int32 tokens with K/V after this step (prefix + chunk).
-        prefill_block_tables: [Sp, max_blocks] int32.
-        prefill_max_query_len: longest prefill chunk in the batch.
-        decode_num_splits: KV splits per decode sequence (split-KV decode kernel).
-        dense_prefill: the prefill part is one long chunk with no cached prefix: it runs
-            through PyTorch's fused SDPA (the same kernel a dense model uses), which beats
-            the paged Triton kernel on long causal prompts.
-    """
-
-    slot_mapping: torch.Tensor
-    num_decode_tokens: int = 0
-    decode_context_lens: torch.Tensor | None = None
-    decode_block_tables: torch.Tensor | None = None
-    prefill_query_start_loc: torch.Tensor | None = None
-    prefill_context_lens: torch.Tensor | None = None
-    prefill_block_tables: torch.Tensor | None = None
-    prefill_max_query_len: int = 0
-    decode_num_splits: int = 1
-    dense_prefill: bool = False
-    query_start_loc_list: list[int] = field(default_factory=list)
-    context_lens_list: list[int] = field(default_factory=list)
-    block_table_lists: list[list[int]] = field(default_factory=list)
+from .metadata import AttentionMetadata as AttentionMetadata  # re-exported
 
 
 def num_decode_splits(batch: int, num_kv_heads: int, num_sms: int, max_splits: int = 32

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from . import AttentionMetadata
+from .metadata import AttentionMetadata
 
 
 def store_kv(k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
