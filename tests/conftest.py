@@ -7,6 +7,7 @@ The prefix invariant: within a session, every call extends the previous call's c
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 from ctxkit.testing import assert_prefix_extends, capture_calls
 
 REPO = Path(__file__).resolve().parents[1]
-EVALDATA = REPO.parent / "shared" / "evaldata"
+# beside the checkout; CTXKIT_EVALDATA points elsewhere (a worktree one level deeper)
+EVALDATA = Path(os.environ.get("CTXKIT_EVALDATA") or REPO.parent / "shared" / "evaldata")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,8 +12,9 @@ import ctxkit
 
 PINNED = {
     "ctxkit.audit": ["AuditReport", "CATEGORIES", "CacheKiller", "CallFigures", "DEFAULT_MODEL",
-        "Duplicate", "FORMATS", "LayoutEstimate", "RecordedCall", "RecordedSession",
-        "SessionAudit", "audit", "audit_session", "discover", "load"],
+        "Duplicate", "FORMATS", "LayoutEstimate", "MeasuredTotals", "MeasuredUsage",
+        "RecordedCall", "RecordedSession", "SessionAssignment", "SessionAudit", "SessionAuditor",
+        "SessionSplitter", "audit", "audit_session", "discover", "load"],
     "ctxkit.backends": ["Anthropic", "Local", "OpenAI", "ProviderError", "Replay", "RetryPolicy",
         "TokenBudget"],
     "ctxkit.canonical": ["Canonicalizer", "DEFAULT", "Numbering", "REFERENCE_PREFIX", "Rule",

@@ -1,8 +1,8 @@
 """``ctxkit audit``: the cache report for another agent's recorded prompts.
 
-Point it at recorded prompts (OpenAI or Anthropic message-list JSONL, SWE-agent ``.traj``,
-a directory of OpenHands ``prompt_NNN.log``) and it reports, per session of consecutive
-calls: prefix reuse between calls, *cache-killers* (where a prompt stops being a prefix of
+Point it at the logs agents leave (request JSONL, SWE-agent and mini-swe-agent
+trajectories, tau-bench results, OpenHands outputs and logs, Claude Code sessions) and it
+reports, per session of consecutive calls: prefix reuse between calls, *cache-killers* (where a prompt stops being a prefix of
 the next, with the byte offset, the item, a short diff and the likely cause), duplicate tool
 outputs, tokens by kind, and the estimated cache hit rate and prompt cost of the layout as
 recorded against ctxkit's ordering, through ctxkit's own cache model.
@@ -14,9 +14,14 @@ recorded against ctxkit's ordering, through ctxkit's own cache model.
     for k in report.killers(top=5):
         print(k.session, k.call, k.offset, k.cause)
 
-Layout: ``_load``/``_formats`` read files into ``RecordedSession`` (``_prompt``),
-``_analyze`` compares calls, ``_estimate`` replays both layouts through the cache model,
-``_model`` holds the findings, ``_render`` draws them, ``cli`` is the command.
+Layout: ``_read`` opens files safely; ``_load`` detects formats and streams calls, with
+``_formats`` (wire shapes), ``_agents`` (run files), ``_events`` (event logs) and
+``_transcript`` (one prompt per assistant turn) building ``RecordedCall``s (``_prompt``);
+``_sessions`` infers sessions where a log has no ids (reused by ``ctxkit proxy``);
+``_session_audit`` audits a session call by call with ``_analyze`` (comparisons),
+``_causes`` (trusted causes) and ``_estimate`` (the cache model); ``_usage`` reads measured
+usage; ``_model`` holds the findings, ``_render``/``_html`` draw them, ``cli`` is the
+command.
 """
 
 from ._audit import DEFAULT_MODEL, audit, audit_session
@@ -30,7 +35,11 @@ from ._model import (
     SessionAudit,
 )
 from ._prompt import CATEGORIES, RecordedCall, RecordedSession
+from ._session_audit import SessionAuditor
+from ._sessions import SessionAssignment, SessionSplitter
+from ._usage import MeasuredTotals, MeasuredUsage
 
 __all__ = ["AuditReport", "CATEGORIES", "CacheKiller", "CallFigures", "DEFAULT_MODEL",
-    "Duplicate", "FORMATS", "LayoutEstimate", "RecordedCall", "RecordedSession", "SessionAudit",
+    "Duplicate", "FORMATS", "LayoutEstimate", "MeasuredTotals", "MeasuredUsage", "RecordedCall",
+    "RecordedSession", "SessionAssignment", "SessionAudit", "SessionAuditor", "SessionSplitter",
     "audit", "audit_session", "discover", "load"]

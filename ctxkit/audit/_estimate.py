@@ -2,7 +2,8 @@
 cache model (``ctxkit._cache``): the layout as recorded, and ctxkit's ordering.
 
 Owns building both layouts' blocks and replaying them call by call through ``CacheModel``
-and ``place_breakpoints``. Knows nothing of file formats or rendering.
+and ``place_breakpoints`` (``Simulator``: one call at a time, so a log is never held
+whole). Knows nothing of file formats or rendering.
 
 * **recorded**: the blocks as sent. Where the requests carry cache markers (Anthropic
   ``cache_control``) they are used as they are; otherwise the layout gets the breakpoints
@@ -10,7 +11,8 @@ and ``place_breakpoints``. Knows nothing of file formats or rendering.
   block of each prompt.
 * **ctxkit**: system first, then tools sorted by name in canonical JSON (the Prefix
   layer); date- and id-like text that changes between calls taken out of the system prompt
-  and sent at the end; the history append-only with a moving breakpoint on its last block,
+  and sent at the end (from the first call where it changes: ``Scrubber``); the history
+  append-only with a moving breakpoint on its last block,
   after which come the blocks the agent itself drops from its next prompt (per-turn text
   such as reminders); a tool output identical to an earlier one replaced by a reference.
 
@@ -30,16 +32,17 @@ from collections.abc import Callable
 from .._block import Block, canonical_json
 from .._cache import CacheModel, place_breakpoints
 from .._draft import Budget, Draft
-from .._drift import _DATE_LIKE, _ID_LIKE
+from .._drift import _ID_LIKE
 from .._profile import Profile
 from .._record import cost_usd
 from .._tokens import TokenCounter
 from .._types import Usage
+from ._causes import DATE_SHAPES
 from ._model import LayoutEstimate
-from ._prompt import RecordedSession, header
+from ._prompt import header
 
 CALL_INTERVAL_S = 30.0
-_VOLATILE = re.compile(f"(?:{_DATE_LIKE.pattern})|(?:{_ID_LIKE.pattern})", re.IGNORECASE)
+_VOLATILE = re.compile(f"(?:{DATE_SHAPES.pattern})|(?:{_ID_LIKE.pattern})", re.IGNORECASE)
 
 Count = Callable[[str], int]
 
@@ -52,29 +55,39 @@ def head_length(blocks: list[Block]) -> int:
     return n
 
 
-def recorded_layout(session: RecordedSession) -> list[list[Block]]:
-    if session.has_cache_markers:
-        return [list(c.blocks) for c in session.calls]
-    out = []
-    for c in session.calls:
-        blocks = [b.replace(cache=None) if b.cache else b for b in c.blocks]
-        n = head_length(blocks)
-        for i in {n - 1, len(blocks) - 1} - {-1}:
-            blocks[i] = blocks[i].replace(cache="5m")
-        out.append(blocks)
+def recorded_blocks(blocks: list[Block], has_cache_markers: bool) -> list[Block]:
+    """One call's blocks as recorded, with the breakpoints described above."""
+    if has_cache_markers:
+        return list(blocks)
+    out = [b.replace(cache=None) if b.cache else b for b in blocks]
+    n = head_length(out)
+    for i in {n - 1, len(out) - 1} - {-1}:
+        out[i] = out[i].replace(cache="5m")
     return out
 
 
-def _scrub(text: str) -> tuple[str, list[str]]:
+def scrub(text: str) -> tuple[str, list[str]]:
+    """Date- and id-like text taken out of ``text``, and what was taken."""
     return _VOLATILE.sub("", text), [m.group(0) for m in _VOLATILE.finditer(text)]
 
 
-def _should_scrub(session: RecordedSession) -> bool:
-    """Scrub only where the system text varies and scrubbing makes it vary less."""
-    variants = {tuple(b.content for b in c.blocks[:head_length(c.blocks)]
-                      if b.layer == "system") for c in session.calls}
-    scrubbed = {tuple(_scrub(t)[0] for t in v) for v in variants}
-    return len(variants) > 1 and len(scrubbed) < len(variants)
+class Scrubber:
+    """Decides, call by call, whether ctxkit's layout takes volatile text out of the system
+    prompt: from the first call whose system text differs from the previous call's only in
+    date- or id-like text, on (sticky, so the head stays stable from then on)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self._last: tuple[str, ...] | None = None
+
+    def update(self, blocks: list[Block]) -> bool:
+        system = tuple(b.content for b in blocks[:head_length(blocks)] if b.layer == "system")
+        if not self.on and self._last is not None and system != self._last \
+                and tuple(scrub(t)[0] for t in system) == tuple(scrub(t)[0]
+                                                                for t in self._last):
+            self.on = True
+        self._last = system
+        return self.on
 
 
 def _canonical_tool(b: Block) -> Block:
@@ -85,44 +98,38 @@ def _canonical_tool(b: Block) -> Block:
     return b.replace(content=content)
 
 
-def ctxkit_layout(session: RecordedSession, parents: list[int | None]) -> list[list[Block]]:
-    """Each call's blocks in ctxkit's order (see the module docstring)."""
-    scrub = _should_scrub(session)
-    calls = session.calls
-    child = {p: k for k, p in reversed(list(enumerate(parents))) if p is not None}
-    out = []
-    for k, call in enumerate(calls):
-        blocks = call.blocks
-        n = head_length(blocks)
-        moved: list[str] = []
-        system = []
-        for b in blocks[:n]:
-            if b.layer == "system" and scrub:
-                text, found = _scrub(b.content)
-                moved += found
-                b = b.replace(content=text)
-            if b.layer == "system":
-                system.append(b)
-        tools = sorted((_canonical_tool(b) for b in blocks[:n] if b.layer == "tools"),
-                       key=lambda b: b.name or b.key)
-        stable = system + tools
-        rest = list(blocks[n:])
-        tail = 0
-        if k in child:
-            kept = {b.hash for b in calls[child[k]].blocks}
-            while tail < len(rest) and rest[len(rest) - 1 - tail].hash not in kept:
-                tail += 1
-        history = _dedupe(rest[:len(rest) - tail], call.where[n:])
-        turn = rest[len(rest) - tail:]
-        if moved:
-            turn.append(Block(layer="user", role="user", key="moved-from-system",
-                              content="\n".join(moved)))
-        if stable:
-            stable[-1] = stable[-1].replace(cache="5m")
-        if history:
-            history[-1] = history[-1].replace(cache="5m")
-        out.append(stable + history + turn)
-    return out
+def ctxkit_blocks(blocks: list[Block], where: list[str], *, scrubbing: bool,
+                  next_hashes: set[str] | None) -> list[Block]:
+    """One call's blocks in ctxkit's order (see the module docstring); ``next_hashes`` are
+    the block hashes of the call that continues this one, when there is one."""
+    n = head_length(blocks)
+    moved: list[str] = []
+    system = []
+    for b in blocks[:n]:
+        if b.layer == "system" and scrubbing:
+            text, found = scrub(b.content)
+            moved += found
+            b = b.replace(content=text)
+        if b.layer == "system":
+            system.append(b)
+    tools = sorted((_canonical_tool(b) for b in blocks[:n] if b.layer == "tools"),
+                   key=lambda b: b.name or b.key)
+    stable = system + tools
+    rest = list(blocks[n:])
+    tail = 0
+    if next_hashes is not None:
+        while tail < len(rest) and rest[len(rest) - 1 - tail].hash not in next_hashes:
+            tail += 1
+    history = _dedupe(rest[:len(rest) - tail], where[n:])
+    turn = rest[len(rest) - tail:]
+    if moved:
+        turn.append(Block(layer="user", role="user", key="moved-from-system",
+                          content="\n".join(moved)))
+    if stable:
+        stable[-1] = stable[-1].replace(cache="5m")
+    if history:
+        history[-1] = history[-1].replace(cache="5m")
+    return stable + history + turn
 
 
 def _dedupe(blocks: list[Block], where: list[str]) -> list[Block]:
@@ -139,26 +146,34 @@ def _dedupe(blocks: list[Block], where: list[str]) -> list[Block]:
     return out
 
 
-def simulate(layout: list[list[Block]], profile: Profile, count: Count, *, raw: bool
-             ) -> tuple[LayoutEstimate, list[int]]:
-    """Replay the calls through ctxkit's cache model; the estimate and each call's reads."""
-    cache = CacheModel(profile.cache)
-    draft_counter = TokenCounter(None)  # chains only; tokens come from ``count``
-    est = LayoutEstimate()
-    reads = []
-    for k, blocks in enumerate(layout):
-        tokens = [count(b.content if raw else header(b) + b.content + "\n") for b in blocks]
+class Simulator:
+    """Replays one layout's calls through ctxkit's cache model, one call at a time."""
+
+    def __init__(self, profile: Profile, count: Count, *, raw: bool) -> None:
+        self.profile = profile
+        self.count = count
+        self.raw = raw
+        self.cache = CacheModel(profile.cache)
+        self.counter = TokenCounter(None)  # chains only; tokens come from ``count``
+        self.estimate = LayoutEstimate()
+        self.calls = 0
+
+    def step(self, blocks: list[Block]) -> int:
+        """Simulate the next call; returns its predicted cache-read tokens."""
+        profile = self.profile
+        tokens = [self.count(b.content if self.raw else header(b) + b.content + "\n")
+                  for b in blocks]
         cumulative = list(itertools.accumulate(tokens))
         breakpoints = place_breakpoints(blocks, cumulative, profile.cache)
-        draft = Draft(profile=profile, counter=draft_counter, budget=Budget()).extend(blocks)
-        chain = draft.chain()
-        now = k * CALL_INTERVAL_S
-        pred = cache.predict(chain, cumulative, breakpoints, now)
-        cache.commit(chain, cumulative, breakpoints, pred.read, now)
+        chain = Draft(profile=profile, counter=self.counter, budget=Budget()).extend(
+            blocks).chain()
+        now = self.calls * CALL_INTERVAL_S
+        self.calls += 1
+        pred = self.cache.predict(chain, cumulative, breakpoints, now)
+        self.cache.commit(chain, cumulative, breakpoints, pred.read, now)
         usage = Usage(input_tokens=pred.total, cache_read_tokens=pred.read,
                       cache_write_tokens=pred.write, cache_write_1h_tokens=pred.write_1h)
-        est.add(LayoutEstimate(input_tokens=pred.total, cache_read_tokens=pred.read,
-                               cache_write_tokens=pred.write,
-                               cost_usd=cost_usd(usage, profile.prices)))
-        reads.append(pred.read)
-    return est, reads
+        self.estimate.add(LayoutEstimate(input_tokens=pred.total, cache_read_tokens=pred.read,
+                                         cache_write_tokens=pred.write,
+                                         cost_usd=cost_usd(usage, profile.prices)))
+        return pred.read

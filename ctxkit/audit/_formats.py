@@ -120,9 +120,10 @@ def openai_items(msg: Message, i: int, *, where: str = "messages",
                    content=text_of(msg.get("content"))), at)]
 
 
-def openai_call(index: int, messages: list[Message], tools: Any) -> RecordedCall:
+def openai_call(index: int, messages: list[Message], tools: Any, *,
+                model: str | None = None) -> RecordedCall:
     """One OpenAI chat request: leading system messages, tools, then the conversation."""
-    b = CallBuilder(index)
+    b = CallBuilder(index, model=model)
     head = 0
     while head < len(messages) and messages[head].get("role") in ("system", "developer"):
         head += 1
@@ -158,27 +159,62 @@ def _anthropic_part(part: Any, role: str, key: str, at: str) -> Item:
                   content=_part_text(part), cache=ttl), at)
 
 
-def anthropic_call(index: int, request: dict[str, Any]) -> RecordedCall:
-    """One Anthropic messages request, in cache order: tools, system, messages."""
-    b = CallBuilder(index)
-    for blk, at in tool_items(request.get("tools")):
-        b.add(blk, at)
+def anthropic_message_items(msg: Message, i: int, *, where: str = "messages") -> list[Item]:
+    """Blocks of one Anthropic-style message (content a string or a list of blocks)."""
+    role = str(msg.get("role", "user"))
+    content = msg.get("content")
+    if isinstance(content, list):
+        return [_anthropic_part(part, role, f"msg:{i}:{j}", f"{where}[{i}].content[{j}]")
+                for j, part in enumerate(content)]
+    return [_anthropic_part({"type": "text", "text": text_of(content)}, role, f"msg:{i}",
+                            f"{where}[{i}]")]
+
+
+def anthropic_head(request: dict[str, Any]) -> list[Item]:
+    """Tools, then system: the head of an Anthropic request, in cache order."""
+    out = tool_items(request.get("tools"))
     system = request.get("system")
     parts = system if isinstance(system, list) else ([system] if system else [])
     for j, part in enumerate(parts):
         at = "system" if isinstance(system, str) else f"system[{j}]"
-        b.add(Block(layer="system", role="system", key=f"system:{j}", content=_part_text(part),
-                    cache=_ttl(part)), at)
+        out.append((Block(layer="system", role="system", key=f"system:{j}",
+                          content=_part_text(part), cache=_ttl(part)), at))
+    return out
+
+
+def anthropic_call(index: int, request: dict[str, Any]) -> RecordedCall:
+    """One Anthropic messages request, in cache order: tools, system, messages."""
+    b = CallBuilder(index, model=_model_of(request))
+    for blk, at in anthropic_head(request):
+        b.add(blk, at)
     for i, msg in enumerate(request.get("messages") or []):
-        role = str(msg.get("role", "user"))
-        content = msg.get("content")
-        if isinstance(content, list):
-            for j, part in enumerate(content):
-                b.add(*_anthropic_part(part, role, f"msg:{i}:{j}", f"messages[{i}].content[{j}]"))
-        else:
-            b.add(*_anthropic_part({"type": "text", "text": text_of(content)}, role,
-                                   f"msg:{i}", f"messages[{i}]"))
+        for blk, at in anthropic_message_items(msg, i):
+            b.add(blk, at)
     return b.build()
+
+
+def _model_of(request: dict[str, Any]) -> str | None:
+    model = request.get("model")
+    return model if isinstance(model, str) and model else None
+
+
+def detect_messages_format(requests: list[dict[str, Any]]) -> str:
+    """``anthropic`` or ``openai``, from the shapes a request uses (openai when both fit)."""
+    for r in requests:
+        if "system" in r or any(isinstance(t, dict) and "input_schema" in t
+                                for t in (r.get("tools") or [])):
+            return "anthropic"
+        for m in r.get("messages") or []:
+            if not isinstance(m, dict):
+                continue
+            if m.get("role") in ("system", "developer", "tool") or "tool_calls" in m:
+                return "openai"
+            content = m.get("content")
+            parts: list[Any] = content if isinstance(content, list) else []
+            if any(isinstance(p, dict) and p.get("type") in ("tool_use", "tool_result")
+                   for p in parts):
+                return "anthropic"
+    return "openai"
 
 
 def has_cache_markers(request: dict[str, Any]) -> bool:

@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA = 1
+from ._usage import MeasuredTotals
+
+SCHEMA = 2  # 2: per-session model, measured usage, warnings, inputs
 
 
 @dataclass(slots=True)
@@ -126,6 +128,14 @@ class SessionAudit:
     no_cache_cost_usd: float = 0.0
     notes: list[str] = field(default_factory=list)
     reported_tokens_sent: int | None = None
+    reported_calls: int | None = None
+    model: str = ""
+    prices_known: bool = True
+    reconstructed: bool = False
+    measured: MeasuredTotals = field(default_factory=MeasuredTotals)
+    warnings: list[str] = field(default_factory=list)
+    shared_prefix_tokens: int = 0
+    shared_prefix_saving_usd: float = 0.0
 
     @property
     def num_calls(self) -> int:
@@ -157,6 +167,11 @@ class SessionAudit:
             "duplicates": [d.to_dict() for d in self.duplicates],
             "duplicate_tokens": self.duplicate_tokens,
             "reported_tokens_sent": self.reported_tokens_sent,
+            "reported_calls": self.reported_calls, "model": self.model,
+            "prices_known": self.prices_known, "reconstructed": self.reconstructed,
+            "measured": self.measured.to_dict() if self.measured.calls else None,
+            "shared_prefix_tokens": self.shared_prefix_tokens,
+            "warnings": list(self.warnings),
             "notes": list(self.notes),
             "per_call": [c.to_dict() for c in self.calls],
         }
@@ -173,6 +188,18 @@ class AuditReport:
     prices_as_of: str
     sessions: list[SessionAudit] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    inputs: list[tuple[str, str, str]] = field(default_factory=list)  # path, format, why
+
+    def measured(self) -> MeasuredTotals:
+        """Provider-reported usage summed over every call that carried it."""
+        acc = MeasuredTotals()
+        for s in self.sessions:
+            acc.merge(s.measured)
+        return acc
+
+    @property
+    def prices_known(self) -> bool:
+        return all(s.prices_known for s in self.sessions)
 
     def total(self, layout: str) -> LayoutEstimate:
         """Summed ``recorded`` or ``ctxkit`` estimate over all sessions."""
@@ -230,9 +257,16 @@ class AuditReport:
                 "cache_killers": len(self.killers()),
                 "causes": self.causes(),
                 "duplicate_tokens": sum(s.duplicate_tokens for s in self.sessions),
+                "measured": self.measured().to_dict() if self.measured().calls else None,
+                "prices_known": self.prices_known,
+                "shared_prefix_tokens": sum(s.shared_prefix_tokens for s in self.sessions),
+                "shared_prefix_saving_usd": sum(s.shared_prefix_saving_usd
+                                                for s in self.sessions),
+                "warnings": sum(len(s.warnings) for s in self.sessions),
             },
             "sessions": [s.to_dict() for s in self.sessions],
             "errors": [{"path": p, "error": e} for p, e in self.errors],
+            "inputs": [{"path": p, "format": f, "why": w} for p, f, w in self.inputs],
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -21,8 +21,10 @@ sums and what drift diagnosis names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .._block import Block
+from ._usage import MeasuredUsage
 
 CATEGORIES = ("system", "tools", "user", "assistant", "observation")
 
@@ -46,6 +48,8 @@ class RecordedCall:
         content_starts: character offset where each block's content begins in ``text``.
         where: for each block, the recorded item it came from (``messages[3]``,
             ``tools[1]``, ``system``, ``segment 4``).
+        usage: the provider's usage for this call, when the log kept it (measured).
+        model: the model the request named, when it named one.
     """
 
     index: int
@@ -54,6 +58,8 @@ class RecordedCall:
     starts: list[int] = field(default_factory=list)
     content_starts: list[int] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
+    usage: MeasuredUsage | None = None
+    model: str | None = None
 
     def block_at(self, offset: int) -> int:
         """Index of the block whose segment holds character ``offset`` (last block at end)."""
@@ -75,12 +81,16 @@ class RecordedSession:
     Attributes:
         name: a short label (file or directory name, plus agent when one file holds several).
         source: the path it was read from.
-        format: ``openai``, ``anthropic``, ``swe-agent`` or ``openhands``.
+        format: one of ``ctxkit.audit.FORMATS``.
         calls: the prompts in call order.
         has_cache_markers: the recorded requests carry explicit cache markers
             (Anthropic ``cache_control``), so the recorded layout uses exactly those.
         notes: facts the reader should know (e.g. the agent's own token statistics).
         reported_tokens_sent: prompt tokens the agent itself recorded, when it did.
+        reported_calls: model calls the agent itself recorded, when it did.
+        reconstructed: the log kept only a final transcript, so each call's prompt was
+            rebuilt as the conversation before that assistant turn (not the bytes sent).
+        model: the model the log names for this session, when it names one.
     """
 
     name: str
@@ -90,6 +100,9 @@ class RecordedSession:
     has_cache_markers: bool = False
     notes: list[str] = field(default_factory=list)
     reported_tokens_sent: int | None = None
+    reported_calls: int | None = None
+    reconstructed: bool = False
+    model: str | None = None
 
 
 class CallBuilder:
@@ -100,8 +113,9 @@ class CallBuilder:
         raw: True for text prompts (segment = content, no header line).
     """
 
-    def __init__(self, index: int, *, raw: bool = False) -> None:
-        self.call = RecordedCall(index=index)
+    def __init__(self, index: int, *, raw: bool = False, usage: MeasuredUsage | None = None,
+                 model: str | None = None) -> None:
+        self.call = RecordedCall(index=index, usage=usage, model=model)
         self.raw = raw
         self._parts: list[str] = []
         self._length = 0
@@ -120,3 +134,13 @@ class CallBuilder:
     def build(self) -> RecordedCall:
         self.call.text = "".join(self._parts)
         return self.call
+
+
+def session_for(item: Path, fmt: str, calls: list[RecordedCall], *, suffix: str = ""
+                ) -> RecordedSession:
+    """A session named after its file (or ``parent/dir`` for a directory), ``#suffix``."""
+    name = item.name if item.is_dir() else item.name.split(".")[0] or item.stem
+    if item.is_dir() and item.parent.name:
+        name = f"{item.parent.name}/{item.name}"
+    return RecordedSession(name=f"{name}#{suffix}" if suffix else name, source=str(item),
+                           format=fmt, calls=calls)

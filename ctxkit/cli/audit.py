@@ -15,29 +15,37 @@ from typing import Any
 from .._errors import UserError
 from ..audit._audit import DEFAULT_MODEL, audit
 from ..audit._load import FORMATS
+from ..audit._read import MAX_BYTES
 
 OUTPUTS = ("terminal", "json", "html")
-PROGRESS_AFTER = 3  # show a progress bar from this many files or directories on
 
 EPILOG = f"""\
-inputs (detected per file, or forced with --format):
-  openai      JSONL, one chat request per line: {{"messages": [...], "tools": [...]}}
-              or a bare list of messages
-  anthropic   JSONL, one request per line: {{"system": ..., "tools": [...], "messages": [...]}}
-  swe-agent   a .traj file (prompt of call k = history before the k-th assistant message)
-  openhands   a directory of prompt_NNN.log files (one full text prompt per call)
-Directories are searched recursively; each file (or prompt-log directory) is audited as its
-own session(s); one that cannot be read is reported and skipped.
+inputs (detected per file and named in the report, or forced with --input-format):
+  openai / anthropic      request JSONL, one request per line (sessions by session_id,
+                          else inferred: a call that continues no earlier conversation
+                          starts a new session)
+  swe-agent               .traj: trajectory[k].query (1.1) / .messages (1.0) as sent,
+                          else rebuilt from history
+  mini-swe-agent          .traj.json: one prompt per assistant turn (rebuilt)
+  tau-bench               a JSON list of runs, each with 'traj' (or 'messages')
+  transcript              a JSON object with 'messages' (or a list of messages)
+  openhands               a directory of prompt_NNN.log (one full text prompt per call)
+  openhands-output        output.jsonl: one evaluated instance per line, event history
+  openhands-completions   an llm_completions/<instance>/ directory, one call per file
+  claude-code             ~/.claude/projects/**/*.jsonl session files
+  claude-stream           claude -p --output-format stream-json output
+Directories are searched recursively (regular files only, up to --max-bytes each); each
+file that cannot be read is listed with the reason and skipped.
 
 examples:
   ctxkit audit runs/                            terminal report
   ctxkit audit run.traj --model gpt-4.1         another model's tokenizer, prices, cache
   ctxkit audit runs/ --format json > audit.json every figure as JSON (docs/audit.md)
   ctxkit audit runs/ --html audit.html          also an HTML page
-  ctxkit audit log.jsonl --format anthropic     force the input format
+  ctxkit audit log.jsonl --input-format anthropic
 
---format takes an output (terminal, json, html) or an input format
-({', '.join(FORMATS)}); give it twice for both. The default model is {DEFAULT_MODEL}.
+--format takes an output (terminal, json, html) or an input format; give it twice for
+both. Without --model, each log's own model is used (else {DEFAULT_MODEL}).
 """
 
 
@@ -55,9 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"format ({', '.join(FORMATS)}); inputs are detected when not given")
     parser.add_argument("--input-format", choices=FORMATS, default=None,
                         help="force the input format (same as --format NAME)")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"model profile for tokenizer, prices and cache rules "
-                             f"(default: {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=None,
+                        help="model profile for tokenizer, prices and cache rules (default: "
+                             f"the model the log names, else {DEFAULT_MODEL})")
     parser.add_argument("--html", metavar="PATH", help="also write an HTML page to PATH")
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="write the json/html (or plain-text terminal) output to PATH")
@@ -66,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=None,
                         help="terminal width in columns (default: the terminal's)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar on stderr even when it is not a terminal")
+    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, metavar="N",
+                        help=f"refuse files larger than N bytes (default: {MAX_BYTES:,})")
     parser.set_defaults(func=run)
 
 
@@ -80,28 +92,56 @@ def _formats(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 class _Progress:
-    """A rich progress bar on stderr, started once there are enough items to show it."""
+    """A progress bar on stderr by bytes read (files) and items done: shown when stderr is
+    a terminal, or when asked for (``--progress``), never on stdout."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, stream: Any = None) -> None:
         self.enabled = enabled
+        self.stream = stream
         self.bar: Any = None
         self.task: Any = None
+        self._last = 0.0
+
+    def _start(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        console = Console(file=self.stream or sys.stderr, force_terminal=True)
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                            console=console, transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("auditing", total=None)
+
+    def on_bytes(self, item: Path, done: int, total: int) -> None:
+        import time
+
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < total:
+            return  # a few updates a second are plenty
+        self._last = now
+        if self.bar is None:
+            self._start()
+        self.bar.update(self.task, completed=done, total=total or None,
+                        description=f"auditing {_clean(item.name)}")
 
     def __call__(self, done: int, total: int, item: Path) -> None:
-        if not self.enabled or total <= PROGRESS_AFTER:
+        if not self.enabled:
             return
         if self.bar is None:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("auditing", total=total)
-        self.bar.update(self.task, completed=done, description=f"auditing {item.name}")
+            self._start()
+        self.bar.update(self.task, description=f"audited {done}/{total}: {_clean(item.name)}")
 
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _clean(text: str) -> str:
+    from ..audit._render import clean
+
+    return clean(text)
 
 
 def _write(path: str, text: str) -> None:
@@ -118,9 +158,10 @@ def run(args: argparse.Namespace) -> int:
     from ..audit._render import render_text, renderables
 
     output, fmt = _formats(args)
-    progress = _Progress(not args.quiet and sys.stdout.isatty() and sys.stderr.isatty())
+    progress = _Progress(not args.quiet and (args.progress or sys.stderr.isatty()))
     try:
-        report = audit(args.paths, model=args.model, fmt=fmt, on_item=progress)
+        report = audit(args.paths, model=args.model, fmt=fmt, on_item=progress,
+                       on_bytes=progress.on_bytes, max_bytes=args.max_bytes)
     finally:
         progress.stop()
     title = f"ctxkit audit: {', '.join(Path(p).name or str(p) for p in args.paths)}"
@@ -142,5 +183,5 @@ def run(args: argparse.Namespace) -> int:
         _write(args.html, render_html(report, title=title, top=args.top))
     for path, err in report.errors:
         if output != "terminal" or args.output:
-            print(f"ctxkit audit: skipped {path}: {err}", file=sys.stderr)
+            print(_clean(f"ctxkit audit: skipped {path}: {err}"), file=sys.stderr)
     return 0
