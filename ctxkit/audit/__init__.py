@@ -2,10 +2,11 @@
 
 Point it at the logs agents leave (request JSONL, SWE-agent and mini-swe-agent
 trajectories, tau-bench results, OpenHands outputs and logs, Claude Code sessions) and it
-reports, per session of consecutive calls: prefix reuse between calls, *cache-killers* (where a prompt stops being a prefix of
-the next, with the byte offset, the item, a short diff and the likely cause), duplicate tool
-outputs, tokens by kind, and the estimated cache hit rate and prompt cost of the layout as
-recorded against ctxkit's ordering, through ctxkit's own cache model.
+reports, per session of consecutive calls: prefix reuse between calls, *cache-killers*
+(where a prompt stops being a prefix of the next, with the byte offset, the item, a short
+diff and the likely cause), duplicate tool outputs, tokens by kind, the estimated cache hit
+rate and prompt cost of the layout as recorded against ctxkit's ordering, through ctxkit's
+own cache model, and the measured usage beside the estimate where the log kept it.
 
     from ctxkit.audit import audit
 

@@ -168,11 +168,11 @@ def load_runs(item: Path, runs: list[Any]) -> list[RecordedSession]:
         if not isinstance(run, dict):
             raise UserError(f"{item}: run {n} is not an object with a 'traj' list")
         key = "traj" if isinstance(run.get("traj"), list) else "messages"
-        label = str(run.get("task_id", n))
-        if "trial" in run:
-            label += f".{run['trial']}"
+        label = f"task {run.get('task_id', n)}"
+        if run.get("trial"):
+            label += f" trial {run['trial']}"
         s = load_transcript(item, run, "tau-bench" if key == "traj" else "runs",
-                            suffix=f"task {label}", messages_key=key)
+                            suffix=label, messages_key=key)
         if s.calls:
             out.append(s)
     return out

@@ -72,6 +72,16 @@ def audit_session(session: RecordedSession, profile: Profile,
     return auditor.finish()
 
 
+def _profile(model: str) -> Profile:
+    """The profile for a model as logs name it, also as ``provider/model`` (litellm)."""
+    try:
+        return profile_for(model)
+    except UserError:
+        if "/" in model:
+            return profile_for(model.rsplit("/", 1)[1]).replace(name=model)
+        raise
+
+
 def _has_prices(p: Profile) -> bool:
     return p.prices.input > 0 or p.prices.output > 0
 
@@ -100,7 +110,7 @@ class _Profiles:
         if self.forced is not None or not named:
             return self.default, _has_prices(self.default), None
         try:
-            p = profile_for(named)
+            p = _profile(named)
         except UserError:
             base = self.default
             return (base.replace(name=named), False,

@@ -193,9 +193,14 @@ def renderables(r: AuditReport, top: int = 10) -> Any:
     for s in r.sessions:
         for w in s.warnings:
             parts.append(_t(f"WARNING {s.name}: {w}", "bold yellow"))
+    notes: dict[str, list[str]] = {}
     for s in r.sessions:
         for note in s.notes:
-            parts.append(_t(f"{s.name}: {note}"))
+            notes.setdefault(note, []).append(s.name)
+    for note, names in notes.items():
+        who = names[0] if len(names) == 1 else (
+            f"{len(names)} sessions ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})")
+        parts.append(_t(f"{who}: {note}"))
     formats: dict[str, int] = {}
     for _, fmt, _why in r.inputs:
         formats[fmt] = formats.get(fmt, 0) + 1

@@ -154,7 +154,7 @@ class SessionAuditor:
         out.notes = list(s.notes)
         out.reported_tokens_sent, out.reported_calls = s.reported_tokens_sent, s.reported_calls
         out.reconstructed = s.reconstructed
-        if s.reconstructed:
+        if s.reconstructed and not any("rebuilt" in n for n in out.notes):
             out.notes.insert(0, "prompts reconstructed from the final transcript (one per "
                              "assistant turn), not the bytes the agent sent")
         if s.format == "anthropic" and not s.has_cache_markers:
@@ -173,11 +173,12 @@ class SessionAuditor:
             out.warnings.append(f"the log records {out.reported_calls:,} model calls; "
                                 f"{out.num_calls:,} prompts could be read from it")
         counted = out.input_tokens
+        tok = getattr(self.count, "tokenizer", None)
         if out.reported_tokens_sent and gap(counted, out.reported_tokens_sent):
             out.warnings.append(f"the log records {out.reported_tokens_sent:,} prompt tokens "
                                 f"sent; the audited prompts count {counted:,} "
-                                f"({counted / out.reported_tokens_sent:.2f}x) with "
-                                f"{self.profile.tokenizer}")
+                                f"({counted / out.reported_tokens_sent:.2f}x) counted with "
+                                f"{getattr(tok, 'name', self.profile.tokenizer)}")
         m = out.measured
         if m.calls and gap(m.estimated_input_tokens, m.input_tokens):
             out.warnings.append(f"the provider measured {m.input_tokens:,} prompt tokens over "

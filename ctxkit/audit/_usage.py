@@ -1,8 +1,9 @@
 """Provider usage recorded in a log: what a call was *measured* to cost, beside ctxkit's
 estimate.
 
-Owns reading the usage shapes providers return (OpenAI ``prompt_tokens`` with
-``prompt_tokens_details.cached_tokens``; Anthropic ``input_tokens`` with
+Owns reading the usage shapes providers return (OpenAI and litellm ``prompt_tokens``, which
+counts every prompt token, with ``prompt_tokens_details.cached_tokens``; Anthropic
+``input_tokens`` (uncached only) with
 ``cache_read_input_tokens`` and ``cache_creation_input_tokens``; OpenHands' per-call
 ``token_usages``) into one ``MeasuredUsage``, and summing them. Knows nothing of files.
 """
@@ -41,19 +42,21 @@ def parse_usage(raw: Any) -> MeasuredUsage | None:
     """The prompt-side usage in a provider's ``usage`` object, or None when it has none."""
     if not isinstance(raw, dict):
         return None
+    if "prompt_tokens" in raw:  # OpenAI chat, litellm (any provider), OpenHands
+        details = raw.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        for key in ("cache_read_tokens", "cache_read_input_tokens"):
+            if raw.get(key) is not None:
+                cached = raw.get(key)
+        write = _int(raw.get("cache_write_tokens") or raw.get("cache_creation_input_tokens"))
+        has = cached is not None or "cache_write_tokens" in raw \
+            or "cache_creation_input_tokens" in raw
+        return MeasuredUsage(_int(raw.get("prompt_tokens")), _int(cached), write, has)
     if "input_tokens" in raw or "cache_read_input_tokens" in raw:  # Anthropic
         read = _int(raw.get("cache_read_input_tokens"))
         write = _int(raw.get("cache_creation_input_tokens"))
         has = "cache_read_input_tokens" in raw or "cache_creation_input_tokens" in raw
         return MeasuredUsage(_int(raw.get("input_tokens")) + read + write, read, write, has)
-    if "prompt_tokens" in raw:  # OpenAI chat, litellm, OpenHands token_usages
-        details = raw.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        if "cache_read_tokens" in raw:
-            cached = raw.get("cache_read_tokens")
-        write = _int(raw.get("cache_write_tokens") or raw.get("cache_creation_input_tokens"))
-        has = cached is not None or "cache_write_tokens" in raw
-        return MeasuredUsage(_int(raw.get("prompt_tokens")), _int(cached), write, has)
     return None
 
 
