@@ -24,9 +24,10 @@ commands:
            default (a scripted stand-in model); live with ANTHROPIC_API_KEY or OPENAI_API_KEY.
   report   render a trace written by ContextPipeline(trace=...) as a terminal table, JSON,
            or a self-contained HTML page with charts.
-  audit    point it at another agent's recorded prompts (OpenAI/Anthropic message-list
-           JSONL, SWE-agent .traj, OpenHands prompt logs) and see its prefix reuse, cache
-           killers, duplicate tool outputs, and what ctxkit's ordering would save.
+  audit    point it at the logs another agent left (request JSONL, SWE-agent and
+           mini-swe-agent trajectories, tau-bench results, OpenHands outputs and logs,
+           Claude Code sessions) and see its prefix reuse, cache killers, duplicate tool
+           outputs, measured usage, and what ctxkit's ordering would save.
   memory   operate a memory store by URL: list, show, audit (who wrote/read/revoked what,
            when, why) and revoke records by id, source or time window.
   serve    serve a local Hugging Face model directory on ctxkit's own paged-KV engine with
