@@ -237,7 +237,8 @@ class LLM:
             "kv_blocks_cached": len(bm.evictable),
             "kv_occupancy": bm.num_used_blocks / bm.num_blocks,
             "waiting": len(s.waiting), "running": len(s.running),
-            "preemptions": s.num_preemptions, "evictions": bm.num_evictions,
+            "preemptions": s.num_preemptions, "recomputed_tokens": s.num_recomputed_tokens,
+            "evictions": bm.num_evictions,
             "steps": self.num_steps,
         }
 

@@ -56,6 +56,7 @@ class Scheduler:
         self.num_preemptions = 0
         self.num_prompt_tokens = 0
         self.num_cached_prompt_tokens = 0
+        self.num_recomputed_tokens = 0
 
     @property
     def num_unfinished(self) -> int:
@@ -168,6 +169,9 @@ class Scheduler:
                 other.num_skips += 1
         self.waiting.remove(seq)
         cached = self.bm.allocate(seq)
+        if seq.num_lost_tokens:  # preempted: what the prefix cache did not keep is redone
+            self.num_recomputed_tokens += max(0, seq.num_lost_tokens - cached)
+            seq.num_lost_tokens = 0
         if seq.num_cached_tokens is None:
             seq.num_cached_tokens = cached
             self.num_prompt_tokens += seq.num_prompt_tokens
@@ -178,6 +182,7 @@ class Scheduler:
     def _preempt(self, seq: Sequence) -> None:
         """Free ``seq``'s blocks and queue it first; its tokens are recomputed later."""
         self.running.remove(seq)
+        seq.num_lost_tokens = seq.num_computed_tokens
         self.bm.free_seq(seq)
         seq.status = SequenceStatus.WAITING
         seq.num_preemptions += 1

@@ -53,6 +53,7 @@ class Sequence:
         self.block_hashes: list[bytes] = []
         self.num_skips = 0
         self.num_preemptions = 0
+        self.num_lost_tokens = 0  # K/V dropped by the last preemption, not yet recomputed
         self.finish_reason: str | None = None
 
     def __repr__(self) -> str:
