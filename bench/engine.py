@@ -224,12 +224,22 @@ def _shape(name: str) -> Any:
     return Shape.of(SHAPES[name])
 
 
-def stage_small(root: Path, bw: float) -> None:
+def _decode_split(llm: Any, shape: str, vocab: int) -> None:
+    """Batch-1 decode step: host time vs GPU time (CUDA events) per step."""
+    from _engine_profile import step_split
+
+    RESULTS[f"{shape}/decode_step_split"] = step_split(
+        llm, [(ids(1024, vocab, random.Random(4)), 129)])
+    log(f"[{shape}] batch-1 step split {RESULTS[f'{shape}/decode_step_split'].get('decode')}")
+
+
+def stage_small(root: Path, bw: float, stages: list[str]) -> None:
     from _engine_bounds import decode_bound
     from _engine_check import check_engine
     from _engine_hf import decode_rate
 
-    for shape in ("llama3.2-1b", "qwen3-0.6b"):
+    shapes = ["llama3.2-1b"] + (["qwen3-0.6b"] if "qwen" in stages else [])
+    for shape in shapes:
         path, hf = build(shape, root)
         vocab = SHAPES[shape]["vocab_size"]
         if shape == "qwen3-0.6b":
@@ -243,6 +253,7 @@ def stage_small(root: Path, bw: float) -> None:
         cleanup()
         llm = engine(path, max_model_len=8192, max_num_seqs=64)
         RESULTS[f"{shape}/decode_tok_s"] = our_decode(llm, 1024, n=256)
+        _decode_split(llm, shape, vocab)
         log(f"[{shape}] decode {RESULTS[f'{shape}/decode_tok_s']:.0f} tok/s vs HF "
             f"{RESULTS[f'{shape}/hf_decode']} compiled "
             f"{RESULTS.get(f'{shape}/hf_decode_compiled')}")
@@ -278,13 +289,27 @@ def stage_8b(root: Path, bw: float, fl: float, stages: list[str], hf_cap: float)
             f"{RESULTS[f'{shape}/hf_continuous_256']}")
     del hf
     cleanup()
-    if "8b" not in stages:
-        return
+    if "8b" in stages:
+        stage_8b_ours(path, reqs, stages)
+    if "host" in stages:
+        from _engine_sessions import stage_host
+
+        RESULTS[f"{shape}/host_tier"] = stage_host(engine, path, sh.kv_bytes_per_token)
+        log(f"[{shape}] host tier: {json.dumps(RESULTS[f'{shape}/host_tier'])}")
+        cleanup()
+    if "over" in stages:
+        stage_over(path, reqs)
+
+
+def stage_8b_ours(path: Path, reqs: list[tuple[list[int], int]], stages: list[str]) -> None:
+    shape = "llama3-8b"
+    vocab = SHAPES[shape]["vocab_size"]
     llm = engine(path, max_model_len=34816, max_num_batched_tokens=32768)
     RESULTS[f"{shape}/config"] = {"max_num_seqs": llm.config.max_num_seqs,
                                   "max_num_batched_tokens": llm.config.max_num_batched_tokens,
                                   "kv_blocks": llm.runner.num_blocks}
     RESULTS[f"{shape}/decode_tok_s"] = our_decode(llm, 1024)
+    _decode_split(llm, shape, vocab)
     log(f"[{shape}] decode {RESULTS[f'{shape}/decode_tok_s']:.1f} tok/s")
     rng = random.Random(9)
     long = ids(32768, vocab, rng)
@@ -317,8 +342,6 @@ def stage_8b(root: Path, bw: float, fl: float, stages: list[str], hf_cap: float)
         log(f"[{shape}] kernels {json.dumps(RESULTS[f'{shape}/kernels'])}")
     del llm
     cleanup()
-    if "over" in stages:
-        stage_over(path, reqs)
 
 
 def stage_over(path: Path, reqs: list[tuple[list[int], int]]) -> None:
@@ -386,6 +409,16 @@ def table() -> str:
                      f"{best / lb:.0%}"))
         rows.append(("8b prefix cache on / off", f"{sum(on) / len(on):.0f}",
                      f"{sum(off) / len(off):.0f}", f"{sum(on) / sum(off):.3f}x", "-", "-"))
+    h = r.get(f"{s}/host_tier")
+    if h and "on" in h:
+        on_t, off_t = h["on"]["returning_mean_ttft_s"], h["off"]["returning_mean_ttft_s"]
+        rows.append((f"8b returning-session TTFT s, host tier ({h['sessions']} x "
+                     f"{h['prefix_tokens'] // 1000}k, pool holds {h['sessions_pool_holds']:.1f})",
+                     f(on_t, ".3f"), f(off_t, ".3f"), f"{on_t / off_t:.3f}x", "-", "-"))
+    hf = r.get(f"{s}/hf_continuous_256")
+    if hf and not runs:
+        rows.append(("8b HF continuous batching 256 req tok/s", "-", f(hf.get("tok_s"), ".0f"),
+                     f"finished {hf.get('finished')}/{hf.get('requests')}", "-", "-"))
     o = r.get(f"{s}/oversubscribed_2x")
     if o:
         rows.append(("8b pool = half the demand, tok/s", f(o.get("tok_s"), ".0f"), "-",
@@ -433,10 +466,10 @@ def main() -> None:
         RESULTS["check"] = {}
     log(f"kernel check: {json.dumps(RESULTS['check'])}")
     try:
-        if any(x in stages for x in ("hf", "hfcb", "8b")):
+        if any(x in stages for x in ("hf", "hfcb", "8b", "host", "over")):
             stage_8b(root, bw, fl, stages, args.hf_cap)
         if "small" in stages:
-            stage_small(root, bw)
+            stage_small(root, bw, stages)
     finally:
         print(table(), flush=True)
         log("done")

@@ -3,8 +3,11 @@
 Owns which pool block belongs to whom: a free list, per-block reference counts, the
 prefix cache (hash chain over full blocks -> block id; tokens and parent verified on hit)
 and the LRU of cached blocks no sequence references (evicted only when the free list is
-empty). Knows nothing of tensors: the model runner owns the pool's memory, and this class
-hands out indices into it.
+empty; an active session's stable prefix goes last). With a host tier (``host_tier.py``),
+an evicted block's K/V are queued for a copy to host memory, and a prefix found there is
+queued for a copy back into a fresh pool block: ``take_swaps()`` hands the model runner
+those copies, in order, before the step's forward. Knows nothing of tensors: the model
+runner owns the pool's memory, and this class hands out indices into it.
 
 Every block is in exactly one state, checked by ``check_invariants``:
 
@@ -17,10 +20,13 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable
 
+from .host_tier import HostTier, SessionLRU
 from .sequence import Sequence
+
+Swap = tuple[str, int, int]  # ("out", pool block, host block) or ("in", host block, pool block)
 
 ROOT = b"ctxkit-kv-root"
 
@@ -48,18 +54,25 @@ class BlockManager:
         num_blocks: blocks in the pool.
         block_size: tokens per block.
         enable_prefix_caching: register full blocks by hash and reuse them on a match.
+        host_blocks: blocks of the host-memory tier (0: no host tier).
     """
 
     def __init__(self, num_blocks: int, block_size: int, *,
-                 enable_prefix_caching: bool = True) -> None:
+                 enable_prefix_caching: bool = True, host_blocks: int = 0) -> None:
         self.num_blocks = num_blocks
         self.block_size = block_size
         self.enable_prefix_caching = enable_prefix_caching
         self.blocks = [Block(i) for i in range(num_blocks)]
         self.free: deque[int] = deque(range(num_blocks))
-        self.evictable: OrderedDict[int, None] = OrderedDict()
+        self.evictable = SessionLRU()
         self.cached: dict[bytes, int] = {}
         self.num_evictions = 0
+        self.host = HostTier(host_blocks) if host_blocks > 0 else None
+        self.swaps: list[Swap] = []
+        self.num_swapped_out = 0
+        self.num_swapped_in = 0
+        self.protected: dict[bytes, str] = {}  # block key -> the active session holding it
+        self.sessions: dict[str, tuple[float, list[bytes]]] = {}  # id -> (last seen, keys)
 
     # -- capacity ------------------------------------------------------------------------
 
@@ -78,55 +91,97 @@ class BlockManager:
     # -- prefix cache --------------------------------------------------------------------
 
     def match_prefix(self, token_ids: list[int]) -> list[int]:
-        """Block ids of the longest cached, verified block-aligned prefix of ``token_ids``.
+        """Pool block ids of the longest cached, verified block-aligned prefix of
+        ``token_ids`` found in the pool alone (see ``match`` for both tiers).
 
         Never covers the last token: its logits must be computed (so at most
         ``(len - 1) // block_size`` blocks).
         """
+        hits = []
+        for on_pool, bid in self.match(token_ids):
+            if not on_pool:
+                break
+            hits.append(bid)
+        return hits
+
+    def match(self, token_ids: list[int]) -> list[tuple[bool, int]]:
+        """The longest cached prefix over both tiers: ``(in the pool, block id)`` per
+        block, the id a pool block's or a host block's."""
         if not self.enable_prefix_caching:
             return []
-        hits: list[int] = []
+        hits: list[tuple[bool, int]] = []
         parent = ROOT
         bs = self.block_size
         for i in range((len(token_ids) - 1) // bs):
             tokens = token_ids[i * bs:(i + 1) * bs]
             key = block_hash(parent, tokens)
             bid = self.cached.get(key)
-            if bid is None:
-                break
-            b = self.blocks[bid]
-            if b.parent != parent or b.token_ids != tuple(tokens):
-                break  # a hash collision: verified, not trusted
-            hits.append(bid)
+            if bid is not None:
+                b = self.blocks[bid]
+                if b.parent != parent or b.token_ids != tuple(tokens):
+                    break  # a hash collision: verified, not trusted
+                hits.append((True, bid))
+            else:
+                hid = self.host.lookup(key, parent, tokens) if self.host else None
+                if hid is None:
+                    break
+                hits.append((False, hid))
             parent = key
         return hits
 
     def can_allocate(self, seq: Sequence, reserve: int = 0) -> bool:
         """Whether ``seq``'s whole context fits, counting prefix hits, keeping ``reserve``."""
-        hits = self.match_prefix(seq.token_ids)
+        hits = [bid for on_pool, bid in self.match(seq.token_ids) if on_pool]
         need = self.blocks_for(seq.num_tokens) - len(hits)
         hits_evictable = sum(1 for b in hits if b in self.evictable)
         return need + reserve <= self.num_free_blocks - hits_evictable
 
     def allocate(self, seq: Sequence) -> int:
-        """Give ``seq`` blocks for all its tokens, reusing cached prefix blocks.
+        """Give ``seq`` blocks for all its tokens, reusing cached prefix blocks of both
+        tiers (a host hit takes a fresh pool block and queues the copy back).
 
         Returns the number of tokens whose K/V came from the cache; the sequence's
-        ``num_computed_tokens`` starts there.
+        ``num_computed_tokens`` starts there, and ``last_host_hit_tokens`` says how many
+        of them came from the host tier.
         """
         assert not seq.block_table, f"{seq} already holds blocks"
-        hits = self.match_prefix(seq.token_ids)
-        for bid in hits:
-            b = self.blocks[bid]
-            if b.ref_count == 0:
-                del self.evictable[bid]
-            b.ref_count += 1
-        table = list(hits)
+        hits = self.match(seq.token_ids)
+        for on_pool, bid in hits:  # hold pool hits first: taking blocks may evict
+            if on_pool:
+                b = self.blocks[bid]
+                if b.ref_count == 0:
+                    self.evictable.remove(bid)
+                b.ref_count += 1
+        table: list[int] = []
+        keys: list[bytes] = []
+        host = self.host
+        held = [bid for on_pool, bid in hits if not on_pool]
+        flags = host.hold(held) if host is not None else []
+        for on_pool, bid in hits:
+            if on_pool:
+                table.append(bid)
+                keys.append(self.blocks[bid].hash or b"")
+                continue
+            assert host is not None
+            key, parent = host.keys[bid], host.parents[bid]
+            assert key is not None and parent is not None
+            new = self._take()
+            b = self.blocks[new]
+            b.hash, b.parent, b.token_ids = key, parent, host.tokens[bid]
+            self.cached[key] = new
+            self.swaps.append(("in", bid, new))
+            self.num_swapped_in += 1
+            table.append(new)
+            keys.append(key)
+        if host is not None:
+            host.release(held, flags)
         for _ in range(self.blocks_for(seq.num_tokens) - len(hits)):
             table.append(self._take())
         seq.block_table = table
-        seq.block_hashes = [self.blocks[b].hash or b"" for b in hits]
+        seq.block_hashes = keys
         seq.num_computed_tokens = len(hits) * self.block_size
+        seq.last_host_hit_tokens = sum(1 for on_pool, _ in hits if not on_pool) \
+            * self.block_size
         return seq.num_computed_tokens
 
     def can_append(self, seq: Sequence) -> bool:
@@ -165,7 +220,7 @@ class BlockManager:
             b.ref_count -= 1
             if b.ref_count == 0:
                 if b.hash is not None:
-                    self.evictable[bid] = None
+                    self.evictable.add(bid, b.hash in self.protected)
                 else:
                     self.free.append(bid)
         seq.block_table = []
@@ -173,9 +228,55 @@ class BlockManager:
         seq.num_computed_tokens = 0
 
     def reset_prefix_cache(self) -> None:
-        """Forget every unreferenced cached block (benchmarks: a cold start)."""
+        """Forget every unreferenced cached block, in both tiers (benchmarks: a cold
+        start); nothing is copied to the host tier."""
+        host, self.host = self.host, None
         while self.evictable:
             self._evict()
+        self.host = host
+        if host is not None:
+            host.clear()
+
+    def take_swaps(self) -> list[Swap]:
+        """The queued copies between tiers, in the order they must run."""
+        swaps, self.swaps = self.swaps, []
+        return swaps
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def protect_session(self, session: str, keys: list[bytes], now: float) -> None:
+        """``keys`` (a finished turn's block chain) are ``session``'s stable prefix: while
+        the session is active its blocks are evicted last, in both tiers."""
+        _, old = self.sessions.get(session, (now, []))
+        for key in old:
+            self._set_protected(key, None)
+        self.sessions[session] = (now, list(keys))
+        for key in keys:
+            self._set_protected(key, session)
+
+    def touch_session(self, session: str, now: float) -> None:
+        if session in self.sessions:
+            self.sessions[session] = (now, self.sessions[session][1])
+
+    def expire_sessions(self, now: float, ttl: float) -> None:
+        """Sessions not seen for ``ttl`` seconds lose their protection."""
+        for session, (seen, keys) in list(self.sessions.items()):
+            if now - seen > ttl:
+                del self.sessions[session]
+                for key in keys:
+                    if self.protected.get(key) == session:
+                        self._set_protected(key, None)
+
+    def _set_protected(self, key: bytes, session: str | None) -> None:
+        if session is None:
+            self.protected.pop(key, None)
+        else:
+            self.protected[key] = session
+        bid = self.cached.get(key)
+        if bid is not None and self.blocks[bid].ref_count == 0:
+            self.evictable.set_protected(bid, session is not None)
+        if self.host is not None:
+            self.host.set_protected(key, session is not None)
 
     def _take(self) -> int:
         if not self.free:
@@ -187,9 +288,14 @@ class BlockManager:
         return bid
 
     def _evict(self) -> None:
-        bid, _ = self.evictable.popitem(last=False)
+        bid = self.evictable.pop()
         b = self.blocks[bid]
-        assert b.hash is not None and self.cached.get(b.hash) == bid
+        assert b.hash is not None and b.parent is not None and self.cached.get(b.hash) == bid
+        if self.host is not None:
+            hid = self.host.store(b.hash, b.parent, b.token_ids, b.hash in self.protected)
+            if hid is not None:
+                self.swaps.append(("out", bid, hid))
+                self.num_swapped_out += 1
         del self.cached[b.hash]
         b.hash, b.parent, b.token_ids = None, None, ()
         self.free.append(bid)
@@ -219,3 +325,5 @@ class BlockManager:
             if b.hash is not None:
                 assert self.cached.get(b.hash) == b.block_id, f"block {b.block_id} not indexed"
         assert len(self.cached) == sum(1 for b in self.blocks if b.hash is not None)
+        if self.host is not None:
+            self.host.check_invariants()

@@ -112,6 +112,10 @@ class Config:
         gpu_memory_utilization: share of device memory the engine may hold in total.
         num_kv_blocks: fix the KV pool size instead of sizing it from free memory.
         cpu_kv_cache_gib: KV pool size on CPU (there is no free-memory query to size from).
+        host_kv_cache_gib: host memory for the second prefix tier (0 turns it off):
+            evicted prefix blocks are copied there and copied back on a hit.
+        session_ttl_s: a session (``session_id`` on a request) not seen for this long stops
+            protecting its prefix from eviction.
         enforce_eager: no CUDA graphs (debugging, or to save capture time).
         attention: ``auto`` (Triton on GPU, reference on CPU), ``triton`` or ``reference``.
         fairness_bound: a waiting request passed over this many times by shorter ones is
@@ -130,6 +134,8 @@ class Config:
     gpu_memory_utilization: float = 0.9
     num_kv_blocks: int | None = None
     cpu_kv_cache_gib: float = 0.25
+    host_kv_cache_gib: float = 0.0
+    session_ttl_s: float = 600.0
     enforce_eager: bool = False
     attention: str = "auto"
     fairness_bound: int = 64
@@ -150,6 +156,10 @@ class Config:
             raise UserError("num_kv_blocks must be >= 2")
         if self.attention not in ("auto", "triton", "reference"):
             raise UserError("attention must be 'auto', 'triton' or 'reference'")
+        if self.host_kv_cache_gib < 0:
+            raise UserError("host_kv_cache_gib must be >= 0 (0 turns the host tier off)")
+        if self.session_ttl_s <= 0:
+            raise UserError("session_ttl_s must be > 0")
         if self.fairness_bound < 1:
             raise UserError("fairness_bound must be >= 1")
         self.model_config = ModelConfig.from_dir(self.model)

@@ -14,6 +14,7 @@ Not thread-safe: one caller steps the engine at a time.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ class RequestOutput:
 
     Attributes:
         num_cached_tokens: prompt tokens whose K/V came from the prefix cache, measured.
+        num_host_cached_tokens: of those, the tokens copied back from the host tier.
         finish_reason: ``stop`` (EOS, a stop token or string), ``length`` or ``abort``.
         matched_stop: the stop string that ended generation, if one did.
     """
@@ -48,6 +50,7 @@ class RequestOutput:
     finish_reason: str | None
     num_cached_tokens: int
     matched_stop: str | None = None
+    num_host_cached_tokens: int = 0
 
     @property
     def num_prompt_tokens(self) -> int:
@@ -80,7 +83,8 @@ class LLM:
         self.runner = ModelRunner(self.config)
         self.block_manager = BlockManager(
             self.runner.num_blocks, self.config.block_size,
-            enable_prefix_caching=self.config.enable_prefix_caching)
+            enable_prefix_caching=self.config.enable_prefix_caching,
+            host_blocks=self.runner.num_host_blocks)
         self.scheduler = Scheduler(self.config, self.block_manager)
         eos = set(self.config.model_config.eos_token_ids)
         if getattr(self.tokenizer, "eos_token_id", None) is not None:
@@ -135,14 +139,22 @@ class LLM:
                             f"{bm.num_blocks}: lower max_tokens or give the engine more memory")
 
     def add_request(self, prompt: Prompt, params: SamplingParams | None = None, *,
-                    request_id: str | None = None) -> Sequence:
-        """Queue a request; returns its Sequence (progress is read from it)."""
+                    request_id: str | None = None, session_id: str | None = None
+                    ) -> Sequence:
+        """Queue a request; returns its Sequence (progress is read from it).
+
+        ``session_id`` names an agent session that returns turn after turn: while it is
+        active (seen within ``session_ttl_s``), its last turn's blocks are evicted last.
+        """
         params = params or SamplingParams()
         ids = self.encode(prompt)
         self.validate(ids, params)
         seed = params.seed if params.seed is not None else self._rng.getrandbits(62)
         self._arrivals += 1
         seq = Sequence(ids, params, seed=seed, request_id=request_id, arrival=self._arrivals)
+        if session_id is not None:
+            seq.session_id = str(session_id)
+            self.block_manager.touch_session(seq.session_id, time.monotonic())
         self.scheduler.add(seq)
         return seq
 
@@ -156,7 +168,13 @@ class LLM:
 
     def step(self) -> list[Sequence]:
         """Run one scheduler step; returns the sequences that made progress."""
+        bm = self.block_manager
+        if bm.sessions:
+            bm.expire_sessions(time.monotonic(), self.config.session_ttl_s)
         batch = self.scheduler.schedule()
+        swaps = bm.take_swaps()
+        if swaps:
+            self.runner.swap(swaps)
         if not batch.items:
             if self.scheduler.waiting and not self.scheduler.running:
                 seq = self.scheduler.waiting[0]
@@ -219,6 +237,7 @@ class LLM:
                              token_ids=seq.output_token_ids, text=text,
                              finished=seq.is_finished, finish_reason=seq.finish_reason,
                              num_cached_tokens=seq.num_cached_tokens or 0,
+                             num_host_cached_tokens=seq.num_host_cached_tokens,
                              matched_stop=matched if seq.is_finished else None)
 
     def _hits_stop(self, seq: Sequence) -> bool:
@@ -226,16 +245,26 @@ class LLM:
         return any(s in tail for s in seq.params.stop)
 
     def stats(self) -> dict[str, float]:
-        """Counters for metrics: prefix hit rate, KV occupancy, queue depth, preemptions."""
+        """Counters for metrics: prefix hits per tier, KV occupancy per tier, queue depth,
+        preemptions."""
         s, bm = self.scheduler, self.block_manager
         prompt = s.num_prompt_tokens
+        host = bm.host
         return {
             "prompt_tokens": prompt, "cached_prompt_tokens": s.num_cached_prompt_tokens,
+            "cached_prompt_tokens_device": s.num_cached_prompt_tokens
+            - s.num_host_cached_prompt_tokens,
+            "cached_prompt_tokens_host": s.num_host_cached_prompt_tokens,
             "prefix_hit_rate": s.num_cached_prompt_tokens / prompt if prompt else 0.0,
             "generated_tokens": self.num_generated_tokens,
             "kv_blocks_total": bm.num_blocks, "kv_blocks_used": bm.num_used_blocks,
             "kv_blocks_cached": len(bm.evictable),
             "kv_occupancy": bm.num_used_blocks / bm.num_blocks,
+            "host_kv_blocks_total": host.num_blocks if host else 0,
+            "host_kv_blocks_used": host.num_used if host else 0,
+            "host_swapped_out_blocks": bm.num_swapped_out,
+            "host_swapped_in_blocks": bm.num_swapped_in,
+            "active_sessions": len(bm.sessions),
             "waiting": len(s.waiting), "running": len(s.running),
             "preemptions": s.num_preemptions, "recomputed_tokens": s.num_recomputed_tokens,
             "evictions": bm.num_evictions,

@@ -23,7 +23,11 @@ from .scheduler import Batch
 from .sequence import Sequence
 
 if TYPE_CHECKING:
+    from .block_manager import Swap
     from .graphs import DecodeGraphs
+    from .kv_swap import KVSwapper
+
+SWAP_CHUNK = 128  # blocks per staged copy between the pool and the host tier
 
 _GREEDY = SamplingParams(temperature=0.0, max_tokens=1)
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -64,6 +68,7 @@ class ModelRunner:
         self.num_sms = (torch.cuda.get_device_properties(self.device).multi_processor_count
                         if self.device.type == "cuda" else 8)
         self.graphs: DecodeGraphs | None = None
+        self.num_host_blocks = int(config.host_kv_cache_gib * 2**30) // self.block_bytes
         self.num_blocks = config.num_kv_blocks or self._size_pool()
         shape = (cfg.num_layers, self.num_blocks, cfg.num_kv_heads, config.block_size,
                  cfg.head_dim)  # [L, NB, KV, bs, D]
@@ -71,6 +76,12 @@ class ModelRunner:
         self.v_cache = torch.zeros(shape, dtype=self.dtype, device=self.device)
         for i, attn in enumerate(self.model.attention_layers()):
             attn.k_cache, attn.v_cache = self.k_cache[i], self.v_cache[i]
+        self.swapper: KVSwapper | None = None
+        if self.num_host_blocks:
+            from .kv_swap import KVSwapper
+
+            self.swapper = KVSwapper(self.k_cache, self.v_cache, self.num_host_blocks,
+                                     chunk=SWAP_CHUNK)
         if self.device.type == "cuda" and not config.enforce_eager and backend == "triton":
             from .graphs import DecodeGraphs
 
@@ -94,6 +105,8 @@ class ModelRunner:
         peak = torch.cuda.max_memory_allocated(self.device)
         now = torch.cuda.memory_allocated(self.device)
         budget = total * self.config.gpu_memory_utilization - (total - free) - (peak - now)
+        if self.num_host_blocks:
+            budget -= min(SWAP_CHUNK, self.num_host_blocks) * self.block_bytes  # staging
         blocks = int(budget) // self.block_bytes
         if blocks < 16:
             raise RuntimeError(f"only {blocks} KV blocks fit after the weights; lower "
@@ -127,6 +140,11 @@ class ModelRunner:
         torch.cuda.synchronize(self.device)
 
     # -- one step ------------------------------------------------------------------------
+
+    def swap(self, swaps: list[Swap]) -> None:
+        """Queue the copies between the pool and the host tier (before the forward)."""
+        assert self.swapper is not None, "copies between tiers queued without a host tier"
+        self.swapper.apply(swaps)
 
     @torch.inference_mode()
     def run(self, batch: Batch) -> list[int]:

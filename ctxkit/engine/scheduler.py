@@ -17,6 +17,7 @@ Knows nothing of tensors; the model runner executes the ``Batch``.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ class Scheduler:
         self.num_prompt_tokens = 0
         self.num_cached_prompt_tokens = 0
         self.num_recomputed_tokens = 0
+        self.num_host_cached_prompt_tokens = 0
 
     @property
     def num_unfinished(self) -> int:
@@ -139,6 +141,8 @@ class Scheduler:
         seq.finish_reason = reason
         seq.status = SequenceStatus.FINISHED
         self.running.remove(seq)
+        if seq.session_id is not None:  # this turn's blocks are the session's prefix now
+            self.bm.protect_session(seq.session_id, list(seq.block_hashes), time.monotonic())
         self.bm.free_seq(seq)
 
     # -- internals -----------------------------------------------------------------------
@@ -174,8 +178,10 @@ class Scheduler:
             seq.num_lost_tokens = 0
         if seq.num_cached_tokens is None:
             seq.num_cached_tokens = cached
+            seq.num_host_cached_tokens = seq.last_host_hit_tokens
             self.num_prompt_tokens += seq.num_prompt_tokens
             self.num_cached_prompt_tokens += cached
+            self.num_host_cached_prompt_tokens += seq.last_host_hit_tokens
         seq.status = SequenceStatus.RUNNING
         self.running.append(seq)
 

@@ -49,6 +49,9 @@ class Sequence:
         self.status = SequenceStatus.WAITING
         self.num_computed_tokens = 0
         self.num_cached_tokens: int | None = None
+        self.num_host_cached_tokens = 0  # of those, copied back from the host tier
+        self.last_host_hit_tokens = 0  # host-tier hits of the latest admission
+        self.session_id: str | None = None
         self.block_table: list[int] = []
         self.block_hashes: list[bytes] = []
         self.num_skips = 0
