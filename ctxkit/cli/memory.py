@@ -198,8 +198,8 @@ def _entry(e: Any) -> dict[str, Any]:
 
 
 def _line(e: Any) -> str:
-    extra = {k: v for k, v in e.detail.items() if k in ("query", "score", "via", "source",
-                                                        "cascade_from", "tier")}
+    extra = {k: v for k, v in e.detail.items()
+             if k in ("query_sha256", "score", "via", "source", "cascade_from", "tier")}
     why = f"  reason: {e.reason}" if e.reason else ""
     return (f"{e.seq:>6}  {_when(e.at)}  {e.action:8}  {(e.record_id or '-')[:12]:12}  "
             f"{e.actor or '-':12}{why}  {json.dumps(extra) if extra else ''}").rstrip()

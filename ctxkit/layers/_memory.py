@@ -20,6 +20,7 @@ from .._block import Block, CacheTTL, Provenance
 from .._draft import Draft
 from .._errors import UserError
 from .._types import Turn
+from ..memory._redact import redact
 from ..memory._render import CLOSE, HEADER, OPEN, line
 from ..memory._scope import MemoryRecord, Scope, check_scope
 from ..memory._text import content_hash
@@ -206,7 +207,8 @@ class Recall:
                 continue
             used += n
             blocks.append(b)
-        log.reads.append({"layer": self.name, "query": q,
+        # the trace keeps the query as the store saw it: redacted
+        log.reads.append({"layer": self.name, "query": redact(q).text,
                           "ids": [b.provenance.ref for b in blocks if b.provenance],
                           "scores": [b.score for b in blocks],
                           "keys": [b.key for b in blocks]})

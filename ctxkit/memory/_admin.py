@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from .._errors import StoreError, UserError
 from ._models import DerivationRow, RecordRow
+from ._redact import redact_value
 from ._scope import SOURCES, MemoryRecord, Scope, check_scope
 from ._visibility import to_record
 from ._write import audit
@@ -50,6 +51,8 @@ def revoke(self: MemoryStore, scope: Scope, ids: Sequence[str] | str | None = No
                         "until (to revoke everything of a user, pass since=0)")
     if source is not None and source not in SOURCES:
         raise UserError(f"source {source!r} is not one of {list(SOURCES)}")
+    # the reason and the revoker are stored on the record and in the audit log
+    reason, by = redact_value(str(reason)), redact_value(str(by))
     now = self.clock()
     with self.session(scope) as db:
         q = select(RecordRow).where(RecordRow.revoked_at.is_(None))
@@ -149,6 +152,7 @@ def _review(self: MemoryStore, scope: Scope, record_id: str, verdict: str, by: s
             raise UserError(f"record {record_id} is not waiting for review (review="
                             f"{row.review}, revoked={row.revoked_at is not None}); see "
                             "store.review_queue(scope)")
+        by = redact_value(str(by))
         row.review, row.reviewed_at, row.reviewed_by = verdict, now, by
         action = {"approved": "approve", "rejected": "reject"}[verdict]
         db.add(audit(scope, now, action, row.id, by, reason, {}))

@@ -44,7 +44,15 @@ from ._search import SearchParams
 from ._vectors import VectorIndex
 from ._view import MemoryView
 from ._visibility import to_record
-from ._write import audit_row, check_parents, dedupe_key, insert_rows, prepare, same_content
+from ._write import (
+    MAX_CONTENT,
+    audit_row,
+    check_parents,
+    dedupe_key,
+    insert_rows,
+    prepare,
+    same_content,
+)
 
 
 class MemoryStore(MemoryView):
@@ -62,12 +70,15 @@ class MemoryStore(MemoryView):
         redact_secrets: replace API keys, tokens, private keys, passwords before storing.
         redact_pii: replace e-mail addresses, phone/card/SSN/IBAN numbers before storing.
         search_params: tuning of hybrid search.
+        max_content: the most characters one record's content may have (larger writes
+            are refused with a clear error: split or summarize them first).
     """
 
     def __init__(self, url: str = "sqlite:///memory.db", *,
                  vectors: str | os.PathLike[str] | None = None, embedder: Any = None,
                  clock: Callable[[], float] = time.time, redact_secrets: bool = True,
-                 redact_pii: bool = True, search_params: SearchParams | None = None) -> None:
+                 redact_pii: bool = True, search_params: SearchParams | None = None,
+                 max_content: int = MAX_CONTENT) -> None:
         super().__init__(self, None)
         if not isinstance(url, str):
             raise UserError(f"MemoryStore url must be a str SQLAlchemy URL, got {url!r}")
@@ -76,6 +87,7 @@ class MemoryStore(MemoryView):
         self.redact_secrets = redact_secrets
         self.redact_pii = redact_pii
         self.search_params = search_params or SearchParams()
+        self.max_content = max_content
         self._engine = make_engine(url)
         try:
             create_schema(self._engine)
@@ -221,8 +233,8 @@ class MemoryStore(MemoryView):
         """Write several memories in one transaction; items are texts or ``write`` kwargs."""
         scope = check_scope(scope)
         now = self.clock()
-        prepared = [prepare(scope, it, now, secrets=self.redact_secrets, pii=self.redact_pii)
-                    for it in items]
+        prepared = [prepare(scope, it, now, secrets=self.redact_secrets, pii=self.redact_pii,
+                            max_content=self.max_content) for it in items]
         out: list[MemoryRecord] = []
         records: list[dict[str, Any]] = []
         terms: list[dict[str, Any]] = []

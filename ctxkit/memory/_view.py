@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from .._errors import StoreError, UserError
 from ._models import AuditRow, RecordRow
+from ._redact import query_digest, redact
 from ._scope import TIERS, AuditEntry, MemoryHit, MemoryRecord, Scope, check_scope
 from ._search import SearchParams, hybrid
 from ._visibility import successors, to_record, visible
@@ -59,6 +60,10 @@ class MemoryView:
             raise UserError(f"k must be >= 1, got {k}")
         _check_tier(tier)
         st = self._store
+        # a query is user text: a secret pasted into a turn must not reach the store, and
+        # the audit log keeps only a digest of it
+        digest = query_digest(query)
+        query = redact(query).text
         st.flush()
         t = self._t()
         qvec = st.embed_query(query) if query.strip() else None
@@ -69,7 +74,7 @@ class MemoryView:
             hits = [MemoryHit(to_record(r.row, t), r.score) for r in ranked]
             st.audit_reads(db, scope, [(r.row.id, r.score, r.detail) for r in ranked],
                            via="search", actor=actor,
-                           extra={"query": query, "k": k, "as_of": self.at})
+                           extra={"query_sha256": digest, "k": k, "as_of": self.at})
         return hits
 
     def get(self, scope: Scope, record_id: str, *, actor: str = "agent") -> MemoryRecord:

@@ -9,6 +9,7 @@ and the scope check on every inserted row. Knows nothing of search.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -21,16 +22,21 @@ from sqlalchemy.orm import Session
 
 from .._errors import StoreError, UserError
 from ._models import AuditRow, RecordRow
-from ._redact import redact
+from ._redact import redact, redact_value
 from ._scope import SOURCES, TIERS, TRUST, UNTRUSTED_SOURCES, Scope
 from ._text import content_hash, term_counts
 
+#: the largest content one record takes (characters): bigger text is split or summarized
+#: first; redaction, hashing and indexing of one record stay well under a second below it
+MAX_CONTENT = 200_000
+MAX_REF = 2_000
+MAX_META = 20_000
 WRITE_KEYS = {"content", "tier", "kind", "source", "source_ref", "trust", "ttl", "key",
               "derived_from", "meta", "actor"}
 
 
 def prepare(scope: Scope, item: str | Mapping[str, Any], now: float, *, secrets: bool,
-            pii: bool) -> dict[str, Any]:
+            pii: bool, max_content: int = MAX_CONTENT) -> dict[str, Any]:
     """Validate and redact one write; the row to insert, its terms and its dedupe key."""
     it: dict[str, Any] = {"content": item} if isinstance(item, str) else dict(item)
     unknown = set(it) - WRITE_KEYS
@@ -39,6 +45,10 @@ def prepare(scope: Scope, item: str | Mapping[str, Any], now: float, *, secrets:
     content = it.get("content")
     if not isinstance(content, str) or not content.strip():
         raise UserError("memory content must be a non-empty str")
+    if len(content) > max_content:
+        raise UserError(f"memory content of {len(content):,} characters is over the "
+                        f"{max_content:,} a record takes; split it into several records or "
+                        "store a summary (MemoryStore(max_content=...) raises the cap)")
     tier = it.get("tier") or "episodic"
     source = it.get("source") or "agent"
     if tier not in TIERS:
@@ -51,46 +61,65 @@ def prepare(scope: Scope, item: str | Mapping[str, Any], now: float, *, secrets:
     ttl = it.get("ttl")
     if isinstance(ttl, timedelta):
         ttl = ttl.total_seconds()
-    if ttl is not None and (not isinstance(ttl, (int, float)) or ttl <= 0):
-        raise UserError(f"ttl must be seconds > 0 (or a timedelta), got {ttl!r}")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))
+                            or not math.isfinite(ttl) or ttl <= 0):
+        raise UserError(f"ttl must be a finite number of seconds > 0 (or a timedelta), got "
+                        f"{ttl!r}; pass ttl=None for a record that does not expire")
     meta = dict(it.get("meta") or {})
     try:
-        json.dumps(meta)
+        size = len(json.dumps(meta, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise UserError(f"meta must be JSON-serializable: {exc}") from exc
+        raise UserError(f"meta must be JSON-serializable (finite numbers): {exc}") from exc
+    if size > MAX_META:
+        raise UserError(f"meta is {size:,} characters of JSON, over {MAX_META:,}; keep "
+                        "metadata small and put the text in content")
+    ref, key = it.get("source_ref"), it.get("key")
+    if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF):
+        raise UserError(f"source_ref must be a str of at most {MAX_REF} characters")
+    if key is not None and len(str(key)) > 200:
+        raise UserError("key must be at most 200 characters; it names a slot, not a value")
+    # every stored string passes the redactor, not only the content
     red = redact(content, secrets=secrets, pii=pii)
     text = red.text
-    key = it.get("key")
+    found = list(red.kinds)
+    ref = redact_value(ref, secrets=secrets, pii=pii, found=found)
+    key = redact_value(str(key), secrets=secrets, pii=pii, found=found) \
+        if key is not None else None
+    meta = redact_value(meta, secrets=secrets, pii=pii, found=found)
+    kind = redact_value(str(it.get("kind") or "note")[:64], secrets=secrets, pii=pii,
+                        found=found)
+    actor = redact_value(it.get("actor") or source, found=found)
     parents = [str(x) for x in (it.get("derived_from") or ())]
     h = content_hash(text)
     counts = term_counts(text)
     # a plain namespace, not an ORM object: rows are bulk-inserted as dicts
     row = SimpleNamespace(
         id=uuid.uuid4().hex, tenant=scope.tenant, user_id=scope.user,
-        session=scope.session, tier=tier, kind=str(it.get("kind") or "note")[:64],
-        content=text, content_hash=h, source=source, source_ref=it.get("source_ref"),
+        session=scope.session, tier=tier, kind=kind,
+        content=text, content_hash=h, source=source, source_ref=ref,
         trust=trust, created_at=now, valid_until=now + ttl if ttl else None,
         fact_key=str(key) if key is not None else None,
         review="pending" if tier == "semantic" and trust == "untrusted" else "none",
-        derived_from=parents, redactions=list(red.kinds), meta=meta,
+        derived_from=parents, redactions=found, meta=meta,
         num_terms=sum(counts.values()), vectorized=False, reviewed_at=None,
         reviewed_by=None, revoked_at=None, revoked_reason=None, revoked_by=None)
-    return {"row": row, "terms": counts, "dedupe": dedupe_key(row),
-            "actor": it.get("actor") or source}
+    return {"row": row, "terms": counts, "dedupe": dedupe_key(row), "actor": actor}
 
 
 def audit_row(scope: Scope, at: float, action: str, record_id: str | None,
                actor: str | None, detail: dict[str, Any]) -> dict[str, Any]:
+    """One audit line as a dict. The log is append-only, so it cannot be cleaned later:
+    actor and detail always pass the redactor, whatever the store's settings."""
     return {"tenant": scope.tenant, "user_id": scope.user, "session": scope.session, "at": at,
-            "action": action, "record_id": record_id, "actor": actor, "reason": None,
-            "detail": {k: v for k, v in detail.items() if v is not None}}
+            "action": action, "record_id": record_id, "actor": redact_value(actor),
+            "reason": None,
+            "detail": redact_value({k: v for k, v in detail.items() if v is not None})}
 
 
 def audit(scope: Scope, at: float, action: str, record_id: str | None, actor: str | None,
            reason: str | None, detail: dict[str, Any]) -> AuditRow:
-    return AuditRow(tenant=scope.tenant, user_id=scope.user, session=scope.session, at=at,
-                    action=action, record_id=record_id, actor=actor, reason=reason,
-                    detail={k: v for k, v in detail.items() if v is not None})
+    return AuditRow(**{**audit_row(scope, at, action, record_id, actor, detail),
+                       "reason": redact_value(reason)})
 
 
 def insert_rows(db: Session, scope: Scope, table: Any, rows: list[dict[str, Any]]) -> None:
