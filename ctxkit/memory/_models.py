@@ -10,6 +10,7 @@ scope raises, so no caller can forget one. Knows nothing of ranking or vectors.
 
 from __future__ import annotations
 
+import time
 import weakref
 from typing import Any
 
@@ -26,8 +27,10 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    insert,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -186,17 +189,58 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables and the audit log's append-only triggers (idempotent)."""
+def create_schema(engine: Engine, name: str) -> None:
+    """Create missing tables and the audit log's append-only triggers (idempotent, also
+    when several processes open a fresh database at once)."""
+    last: Exception | None = None
+    for attempt in range(8):
+        try:
+            _create(engine)
+            return
+        except OperationalError as exc:  # unreachable, locked, read-only
+            last = exc
+            if "already exists" not in str(exc) and "locked" not in str(exc):
+                raise StoreError(f"cannot open memory store {name}: {exc.orig}; check the "
+                                 "URL and that the database is reachable and writable"
+                                 ) from exc
+        except (ProgrammingError, IntegrityError) as exc:
+            last = exc  # PostgreSQL: a concurrent CREATE won (duplicate table/type)
+        # another process created part of the schema between our check and our CREATE:
+        # check again (create_all skips what exists now)
+        time.sleep(0.05 * (attempt + 1))
+    raise StoreError(f"cannot create the memory schema in {name} ({last}); another process "
+                     "keeps changing it: retry, or create it once with MemoryStore(url) "
+                     "before starting workers") from last
+
+
+def _create(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            # concurrent openers would race on CREATE TABLE/FUNCTION; serialize them
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+            Base.metadata.create_all(conn)
+            for sql in _APPEND_ONLY["postgresql"]:
+                conn.exec_driver_sql(sql)
+        return
     Base.metadata.create_all(engine)
     statements = _APPEND_ONLY.get(engine.dialect.name, [])
     if statements:
         with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                # concurrent openers would race on CREATE FUNCTION; serialize them
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
             for sql in statements:
                 conn.exec_driver_sql(sql)
+
+
+def insert_ignore(dialect: str, table: Any, key: str, value: str) -> Any:
+    """``INSERT`` of one meta row that does nothing if the key is already there."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(key=key, value=value).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(key=key, value=value).on_conflict_do_nothing()
+    return insert(table).prefix_with("IGNORE").values(key=key, value=value)  # MySQL
 
 
 # The scope criteria hold no values, only bound parameters that the guard fills in per

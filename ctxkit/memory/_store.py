@@ -22,12 +22,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .._block import Block
 from .._errors import StoreError, UserError
-from . import _admin, _consolidate
+from . import _admin, _consolidate, _sync
 from ._models import (
     SCHEMA_VERSION,
     AuditRow,
@@ -36,6 +35,7 @@ from ._models import (
     RecordRow,
     TermRow,
     create_schema,
+    insert_ignore,
     make_engine,
     scoped_sessions,
 )
@@ -89,11 +89,7 @@ class MemoryStore(MemoryView):
         self.search_params = search_params or SearchParams()
         self.max_content = max_content
         self._engine = make_engine(url)
-        try:
-            create_schema(self._engine)
-        except Exception as exc:
-            raise StoreError(f"cannot open memory store {_safe(url)}: {exc}; check the URL "
-                             "and that the database is reachable and writable") from exc
+        create_schema(self._engine, _safe(url))
         self._factory = scoped_sessions(self._engine)
         self._vectors_path = _vectors_dir(url, vectors, self._engine.dialect.name)
         self._embedder = embedder
@@ -134,54 +130,29 @@ class MemoryStore(MemoryView):
                                     "vectors=PATH (a LanceDB directory) for its embeddings")
                 emb = self.embedder
                 self._check_embedder(emb)
-                self._vectors = VectorIndex(self._vectors_path, int(emb.dim))
+                # a lost or stale directory is repaired here, before any search
+                self._vectors = _sync.open_index(self, self._vectors_path, int(emb.dim))
             return self._vectors
 
+    def _meta(self, key: str, value: str) -> str:
+        """The stored value of ``key``, writing ``value`` first if there is none. Two
+        processes opening a fresh store both get the one value that won."""
+        with self._maintenance(f"store meta {key}") as db:
+            db.execute(insert_ignore(self._engine.dialect.name, MetaRow, key, value))
+            return str(db.get(MetaRow, key).value)  # type: ignore[union-attr]
+
     def _check_meta(self) -> None:
-        with self._maintenance("schema version") as db:
-            row = db.get(MetaRow, "schema")
-            if row is None:
-                db.add(MetaRow(key="schema", value=SCHEMA_VERSION))
-            elif row.value != SCHEMA_VERSION:
-                raise StoreError(f"memory store {_safe(self.url)} has schema {row.value}, "
-                                 f"this ctxkit reads {SCHEMA_VERSION}; upgrade ctxkit")
+        have = self._meta("schema", SCHEMA_VERSION)
+        if have != SCHEMA_VERSION:
+            raise StoreError(f"memory store {_safe(self.url)} has schema {have}, "
+                             f"this ctxkit reads {SCHEMA_VERSION}; upgrade ctxkit")
 
     def _check_embedder(self, emb: Any) -> None:
         want = json.dumps({"name": str(getattr(emb, "name", "?")), "dim": int(emb.dim)})
-        with self._maintenance("embedder check") as db:
-            row = db.get(MetaRow, "embedder")
-            if row is None:
-                db.add(MetaRow(key="embedder", value=want))
-            elif row.value != want:
-                raise StoreError(f"memory store {_safe(self.url)} was embedded with "
-                                 f"{row.value}, not {want}; pass the same embedder, or "
-                                 "open a fresh store")
-
-    def flush(self) -> int:
-        """Embed and index every record not yet in LanceDB; returns how many."""
-        with self._lock:
-            with self._maintenance("vector backlog") as db:
-                pending = db.execute(select(
-                    RecordRow.id, RecordRow.tenant, RecordRow.user_id, RecordRow.session,
-                    RecordRow.tier, RecordRow.created_at, RecordRow.content,
-                ).where(RecordRow.vectorized.is_(False)).order_by(RecordRow.created_at)).all()
-            if not pending:
-                return 0
-            index = self.vector_index()
-            if not self._recovered:
-                # a crash between the LanceDB append and the SQL flag leaves duplicates
-                index.delete([p.id for p in pending])
-                self._recovered = True
-            for i in range(0, len(pending), 256):
-                chunk = pending[i:i + 256]
-                vecs = self.embedder.embed([p.content for p in chunk])
-                index.add([{"id": p.id, "tenant": p.tenant, "user_id": p.user_id,
-                            "session": p.session, "tier": p.tier, "created_at": p.created_at,
-                            "vector": vecs[j]} for j, p in enumerate(chunk)])
-                with self._maintenance("vector backlog") as db:
-                    db.execute(update(RecordRow).where(RecordRow.id.in_(
-                        [p.id for p in chunk])).values(vectorized=True))
-            return len(pending)
+        have = self._meta("embedder", want)
+        if have != want:
+            raise StoreError(f"memory store {_safe(self.url)} was embedded with {have}, "
+                             f"not {want}; pass the same embedder, or open a fresh store")
 
     def close(self) -> None:
         """Dispose of connections (records are already durable)."""
@@ -322,6 +293,8 @@ class MemoryStore(MemoryView):
                   for rank, (rid, score, detail) in enumerate(hits, 1)]
         insert_rows(db, scope, AuditRow, rows)
 
+    flush = _sync.flush
+    rebuild_vectors = _sync.rebuild_vectors
     revoke = _admin.revoke
     approve = _admin.approve
     reject = _admin.reject
@@ -340,9 +313,4 @@ def _vectors_dir(url: str, vectors: str | os.PathLike[str] | None, dialect: str
     return None  # required only once something is embedded or searched
 
 
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
+_safe = _sync._safe_url  # the URL without its password

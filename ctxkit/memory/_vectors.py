@@ -3,14 +3,20 @@
 Owns the table's schema, appends and deletes, and nearest-neighbour search that is
 *pre*-filtered by scope (tenant and user always; session, tier and the as-of time when
 asked) so ranking never sees another tenant's rows. It stores no content: the SQL store is
-the source of truth and re-creates missing vectors after a crash. Knows nothing of
-visibility rules beyond time (revocation, TTL, review are checked in SQL).
+the source of truth and re-creates missing vectors after a crash. Every LanceDB failure
+(a lost or corrupted directory) surfaces as ``StoreError`` naming the fix, never as a raw
+lance error. Knows nothing of visibility rules beyond time (revocation, TTL, review are
+checked in SQL).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,21 @@ from .._errors import MissingExtraError, StoreError
 from ._scope import Scope
 
 TABLE = "memory_vectors"
+
+
+@contextmanager
+def lance_errors(path: Path, doing: str) -> Iterator[None]:
+    """Turn a LanceDB failure into a StoreError that says how to recover."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - lance raises RuntimeError/OSError/ValueError
+        raise StoreError(
+            f"the memory vectors at {path} could not be {doing} ({str(exc)[:200]}); the "
+            "records are safe in SQL and the vectors are rebuilt from them: call "
+            "store.rebuild_vectors() (or move the directory away and reopen the store)"
+        ) from exc
 
 
 def _lit(value: str) -> str:
@@ -43,7 +64,13 @@ class VectorIndex:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.dim = dim
-        self._db = lancedb.connect(str(self.path))
+        with lance_errors(self.path, "opened"):
+            self._open(lancedb, pa, dim)
+
+    def _open(self, lancedb: Any, pa: Any, dim: int) -> None:
+        # another process may append (flushes are serialized by a lock, not by process):
+        # check for a newer table version on every read
+        self._db = lancedb.connect(str(self.path), read_consistency_interval=timedelta(0))
         self._pa = pa
         schema = pa.schema([
             pa.field("id", pa.string()), pa.field("tenant", pa.string()),
@@ -55,13 +82,14 @@ class VectorIndex:
         names = getattr(names, "tables", names)
         if TABLE in names:
             self._table = self._db.open_table(TABLE)
+            self._table.count_rows()  # reads the manifest: a corrupted one fails here
             have = self._table.schema.field("vector").type.list_size
             if have != dim:
                 raise StoreError(f"the vectors at {self.path} have dimension {have}, the "
                                  f"embedder gives {dim}; pass the embedder the store was "
                                  "built with, or a fresh vectors= directory")
         else:
-            self._table = self._db.create_table(TABLE, schema=schema)
+            self._table = self._db.create_table(TABLE, schema=schema, exist_ok=True)
         self._num_adds = 0
         try:
             self._indexed = len(list(self._table.list_indices())) >= 2
@@ -72,15 +100,17 @@ class VectorIndex:
         """Append rows (id, tenant, user_id, session, tier, created_at, vector)."""
         if not rows:
             return
-        self._table.add(rows)
+        with lance_errors(self.path, "written"):
+            self._table.add(rows)
         self._num_adds += 1
         if self._num_adds % 32 == 0:
             self.optimize()
 
     def delete(self, ids: list[str]) -> None:
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            self._table.delete("id IN (" + ", ".join(_lit(x) for x in chunk) + ")")
+        with lance_errors(self.path, "written"):
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                self._table.delete("id IN (" + ", ".join(_lit(x) for x in chunk) + ")")
 
     def optimize(self) -> None:
         """Compact small fragments (each append makes one) and keep the scope columns
@@ -98,12 +128,20 @@ class VectorIndex:
             pass
 
     def count(self) -> int:
-        return int(self._table.count_rows())
+        with lance_errors(self.path, "read"):
+            return int(self._table.count_rows())
+
+    def id_counts(self) -> Counter[str]:
+        """How many rows each record id has (more than one: a duplicate)."""
+        with lance_errors(self.path, "read"):
+            n = int(self._table.count_rows())
+            if not n:
+                return Counter()
+            tbl = self._table.search().select(["id"]).limit(n + 1).to_arrow()
+            return Counter(tbl.column("id").to_pylist())
 
     def ids(self) -> set[str]:
-        tbl = self._table.to_lance().to_table(columns=["id"]) if hasattr(
-            self._table, "to_lance") else self._table.to_arrow().select(["id"])
-        return set(tbl.column("id").to_pylist())
+        return set(self.id_counts())
 
     def search(self, scope: Scope, vector: Any, *, limit: int, at: float | None = None,
                tier: str | None = None, session: str | None = None) -> list[tuple[str, float]]:
@@ -119,8 +157,9 @@ class VectorIndex:
             where.append(f"tier = {_lit(tier)}")
         if session is not None:
             where.append(f"session = {_lit(session)}")
-        query: Any = self._table.search(vector, vector_column_name="vector")
-        rows = (query
-                .distance_type("cosine").where(" AND ".join(where), prefilter=True)
-                .select(["id", "_distance"]).limit(limit).to_list())
+        with lance_errors(self.path, "searched"):
+            query: Any = self._table.search(vector, vector_column_name="vector")
+            rows = (query
+                    .distance_type("cosine").where(" AND ".join(where), prefilter=True)
+                    .select(["id", "_distance"]).limit(limit).to_list())
         return [(r["id"], 1.0 - float(r["_distance"])) for r in rows]
