@@ -44,6 +44,41 @@ def prefix_tokens(call: RecordedCall, seg_tokens: list[int], chars: int, count: 
     return sum(seg_tokens[:i]) + (count(partial) if partial else 0)
 
 
+def diff_from(a: str, b: str, i: int = 0) -> int:
+    """Index of the first character from ``i`` on where ``a`` and ``b`` differ (the shorter
+    length when one prefixes the other): slices compared in growing steps, then bisected, so
+    the work is in C and proportional to the distance to the difference."""
+    n = min(len(a), len(b))
+    step = 64
+    while i < n:
+        m = min(step, n - i)
+        if a[i:i + m] != b[i:i + m]:
+            lo, hi = i, i + m
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if a[lo:mid] == b[lo:mid]:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        i += m
+        step *= 2
+    return n
+
+
+def common_prefix(a: RecordedCall, b: RecordedCall) -> int:
+    """Characters ``a.text`` and ``b.text`` share at their start: whole equal blocks are
+    skipped by hash (equal hashes serialize equally), the rest compared as text."""
+    i = 0
+    n = min(len(a.blocks), len(b.blocks))
+    while i < n and a.blocks[i].hash == b.blocks[i].hash and a.starts[i] == b.starts[i]:
+        i += 1
+    start = a.starts[i] if i < len(a.starts) else len(a.text)
+    if i < len(b.starts) and b.starts[i] != start:
+        start = a.starts[i - 1] if i else 0
+    return diff_from(a.text, b.text, start)
+
+
 def choose_parent(k: int, calls: list[RecordedCall], seg_tokens: list[list[int]]
                   ) -> tuple[int, int] | None:
     """The earlier call this one continues and their common prefix in characters, or None
@@ -51,7 +86,7 @@ def choose_parent(k: int, calls: list[RecordedCall], seg_tokens: list[list[int]]
     cur = calls[k]
     best, best_lcp = -1, -1
     for j in range(k - 1, max(-1, k - 1 - LOOKBACK_CALLS), -1):
-        lcp = first_difference(calls[j].text, cur.text)
+        lcp = common_prefix(calls[j], cur)
         if lcp > best_lcp:
             best, best_lcp = j, lcp
     if best >= 0 and nbytes(cur.text[:best_lcp]) >= NEW_PROMPT_BYTES:
@@ -65,7 +100,7 @@ def choose_parent(k: int, calls: list[RecordedCall], seg_tokens: list[list[int]]
         if kept / total > best_share:
             best_share, best = kept / total, j
     if best >= 0 and best_share >= 0.5:
-        return best, first_difference(calls[best].text, cur.text)
+        return best, common_prefix(calls[best], cur)
     return None
 
 

@@ -13,15 +13,14 @@ costs are not shown as $0).
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .._errors import UserError
 from .._profile import Profile, profile_for
 from .._tokens import get_tokenizer
+from ._count import SegmentCounter
 from ._load import ACCEPTED, discover, stream
 from ._model import AuditReport, SessionAudit
 from ._prompt import RecordedSession
@@ -29,39 +28,13 @@ from ._read import MAX_BYTES
 from ._session_audit import SessionAuditor
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
-MEMO_CHARS = 64 << 20  # text kept for memoized token counts (prompts repeat their history)
 
 OnItem = Callable[[int, int, Path], None]
 OnBytes = Callable[[Path, int, int], None]
 
 
-class SegmentCounter:
-    """Token counts of text with one tokenizer, memoized in a bounded LRU (by characters),
-    so repeated history is counted once and memory stays bounded on any log size."""
-
-    def __init__(self, tokenizer: object, max_chars: int = MEMO_CHARS) -> None:
-        self.tokenizer = tokenizer
-        self.max_chars = max_chars
-        self._memo: OrderedDict[str, int] = OrderedDict()
-        self._chars = 0
-
-    def __call__(self, text: str) -> int:
-        key = text if len(text) < 64 else hashlib.blake2b(
-            text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest() + str(len(text))
-        n = self._memo.get(key)
-        if n is not None:
-            self._memo.move_to_end(key)
-            return n
-        n = self._memo[key] = int(self.tokenizer.count(text))  # type: ignore[attr-defined]
-        self._chars += len(key)
-        while self._chars > self.max_chars:
-            old, _ = self._memo.popitem(last=False)
-            self._chars -= len(old)
-        return n
-
-
 def audit_session(session: RecordedSession, profile: Profile,
-                  count: Callable[[str], int] | None = None) -> SessionAudit:
+                  count: SegmentCounter | None = None) -> SessionAudit:
     """Every finding for one session already in memory (``session.calls``), under
     ``profile``; ``audit()`` streams instead, and is what the command uses."""
     if count is None:

@@ -24,10 +24,10 @@ replies are the same under both layouts.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
-from collections.abc import Callable
 
 from .._block import Block, canonical_json
 from .._cache import CacheModel, place_breakpoints
@@ -38,13 +38,12 @@ from .._record import cost_usd
 from .._tokens import TokenCounter
 from .._types import Usage
 from ._causes import DATE_SHAPES
+from ._count import SegmentCounter
 from ._model import LayoutEstimate
-from ._prompt import header
 
 CALL_INTERVAL_S = 30.0
 _VOLATILE = re.compile(f"(?:{DATE_SHAPES.pattern})|(?:{_ID_LIKE.pattern})", re.IGNORECASE)
 
-Count = Callable[[str], int]
 
 
 def head_length(blocks: list[Block]) -> int:
@@ -66,9 +65,12 @@ def recorded_blocks(blocks: list[Block], has_cache_markers: bool) -> list[Block]
     return out
 
 
-def scrub(text: str) -> tuple[str, list[str]]:
-    """Date- and id-like text taken out of ``text``, and what was taken."""
-    return _VOLATILE.sub("", text), [m.group(0) for m in _VOLATILE.finditer(text)]
+@functools.lru_cache(maxsize=64)
+def scrub(text: str) -> tuple[str, tuple[str, ...]]:
+    """Date- and id-like text taken out of ``text``, and what was taken (memoized: a
+    system prompt repeats call after call)."""
+    found = tuple(m.group(0) for m in _VOLATILE.finditer(text))
+    return (_VOLATILE.sub("", text) if found else text), found
 
 
 class Scrubber:
@@ -90,12 +92,17 @@ class Scrubber:
         return self.on
 
 
-def _canonical_tool(b: Block) -> Block:
+@functools.lru_cache(maxsize=256)
+def _canonical_content(content: str) -> str:
     try:
-        content = canonical_json(json.loads(b.content))
+        return canonical_json(json.loads(content))
     except ValueError:
-        return b
-    return b.replace(content=content)
+        return content
+
+
+def _canonical_tool(b: Block) -> Block:
+    content = _canonical_content(b.content)
+    return b if content == b.content else b.replace(content=content)
 
 
 def ctxkit_blocks(blocks: list[Block], where: list[str], *, scrubbing: bool,
@@ -108,7 +115,7 @@ def ctxkit_blocks(blocks: list[Block], where: list[str], *, scrubbing: bool,
     for b in blocks[:n]:
         if b.layer == "system" and scrubbing:
             text, found = scrub(b.content)
-            moved += found
+            moved += list(found)
             b = b.replace(content=text)
         if b.layer == "system":
             system.append(b)
@@ -149,7 +156,7 @@ def _dedupe(blocks: list[Block], where: list[str]) -> list[Block]:
 class Simulator:
     """Replays one layout's calls through ctxkit's cache model, one call at a time."""
 
-    def __init__(self, profile: Profile, count: Count, *, raw: bool) -> None:
+    def __init__(self, profile: Profile, count: SegmentCounter, *, raw: bool) -> None:
         self.profile = profile
         self.count = count
         self.raw = raw
@@ -161,8 +168,7 @@ class Simulator:
     def step(self, blocks: list[Block]) -> int:
         """Simulate the next call; returns its predicted cache-read tokens."""
         profile = self.profile
-        tokens = [self.count(b.content if self.raw else header(b) + b.content + "\n")
-                  for b in blocks]
+        tokens = [self.count.block(b, raw=self.raw) for b in blocks]
         cumulative = list(itertools.accumulate(tokens))
         breakpoints = place_breakpoints(blocks, cumulative, profile.cache)
         chain = Draft(profile=profile, counter=self.counter, budget=Budget()).extend(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from typing import Any
 
 from .._block import Block, CacheTTL
@@ -73,6 +74,17 @@ def _tool_name(tool: Any, j: int) -> str:
 
 def tool_items(tools: Any) -> list[Item]:
     """Tool schemas as ``tool`` blocks keyed by name (so a reorder is named as such)."""
+    if not tools:
+        return []
+    key = ("tools", as_recorded(tools))
+    if (hit := _MEMO.get(key)) is not None:
+        return list(hit)
+    out = _tool_items(tools)
+    _MEMO[key] = out
+    return list(out)
+
+
+def _tool_items(tools: Any) -> list[Item]:
     out: list[Item] = []
     for j, tool in enumerate(tools if isinstance(tools, list) else []):
         name = _tool_name(tool, j)
@@ -84,9 +96,37 @@ def tool_items(tools: Any) -> list[Item]:
     return out
 
 
+_MEMO: OrderedDict[tuple[Any, ...], list[Item]] = OrderedDict()
+_MEMO_SIZE = 8192  # messages: a prompt log repeats each message in every later prompt
+
+
+def _memo_key(msg: Message, i: int, where: str, user_category: str) -> tuple[Any, ...] | None:
+    content = msg.get("content")
+    if content is not None and not isinstance(content, str):
+        return None
+    extra = tuple(as_recorded(msg[k]) if k in msg else None
+                  for k in ("tool_calls", "function_call", "tool_call_ids"))
+    return (i, where, user_category, msg.get("role"), content, msg.get("tool_call_id"),
+            msg.get("name"), extra)
+
+
 def openai_items(msg: Message, i: int, *, where: str = "messages",
                  user_category: str = "user") -> list[Item]:
-    """Blocks of one OpenAI-style chat message (also SWE-agent's history entries)."""
+    """Blocks of one OpenAI-style chat message (also SWE-agent's history entries); the same
+    message seen again (in the next prompt of a log) reuses its blocks."""
+    key = _memo_key(msg, i, where, user_category)
+    if key is not None and (hit := _MEMO.get(key)) is not None:
+        _MEMO.move_to_end(key)
+        return hit
+    out = _openai_items(msg, i, where=where, user_category=user_category)
+    if key is not None:
+        _MEMO[key] = out
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return out
+
+
+def _openai_items(msg: Message, i: int, *, where: str, user_category: str) -> list[Item]:
     role = str(msg.get("role", "user"))
     at = f"{where}[{i}]"
     key = f"msg:{i}"

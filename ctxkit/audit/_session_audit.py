@@ -11,27 +11,25 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable
 
-from .._drift import first_difference
 from .._profile import Profile
 from ._analyze import (
     LOOKBACK_CALLS,
     choose_parent,
+    common_prefix,
     find_killer,
     nbytes,
     observation_items,
     prefix_tokens,
     preview,
 )
+from ._count import SegmentCounter
 from ._estimate import Scrubber, Simulator, ctxkit_blocks, recorded_blocks
 from ._model import CallFigures, Duplicate, SessionAudit
 from ._prompt import RecordedCall, RecordedSession
 
 MIN_DUPLICATE_TOKENS = 16
 GAP_WARNING = 0.10
-
-Count = Callable[[str], int]
 
 
 class SessionAuditor:
@@ -44,12 +42,12 @@ class SessionAuditor:
         prices_known: False when the model has no prices (costs are then not shown).
     """
 
-    def __init__(self, session: RecordedSession, profile: Profile, count: Count, *,
+    def __init__(self, session: RecordedSession, profile: Profile, count: SegmentCounter, *,
                  prices_known: bool = True) -> None:
         self.session = session
         self.profile = profile
         self.count = count
-        raw = session.format == "openhands"
+        raw = self.raw = session.format == "openhands"
         self.out = SessionAudit(name=session.name, source=session.source,
                                 format=session.format, model=profile.name,
                                 prices_known=prices_known)
@@ -68,7 +66,7 @@ class SessionAuditor:
     def add(self, call: RecordedCall) -> None:
         k = len(self.out.calls)
         call.index = k
-        seg = [self.count(call.segment(i)) for i in range(len(call.blocks))]
+        seg = [self.count.block(b, raw=self.raw) for b in call.blocks]
         fig = CallFigures(index=k, tokens=sum(seg))
         self.out.calls.append(fig)
         for b, t in zip(call.blocks, seg, strict=True):
@@ -76,7 +74,7 @@ class SessionAuditor:
         parent: int | None = None
         if self.window:
             prev, prev_seg = self.window[-1]
-            lcp = first_difference(prev.text, call.text)
+            lcp = common_prefix(prev, call)
             fig.common_prefix_bytes = nbytes(call.text[:lcp])
             fig.common_prefix_tokens = prefix_tokens(call, seg, lcp, self.count)
             fig.reuse = fig.common_prefix_tokens / fig.tokens if fig.tokens else 0.0
