@@ -50,7 +50,21 @@ def cards(r: AuditReport) -> str:
               f"{sum(k.tokens_lost for k in killers):,} tokens not reusable",
               "bad" if killers else "good"),
         _card("duplicate tool outputs", f"{dup:,}", "tokens re-sent", "warn" if dup else ""),
+        *_measured_cards(r),
     ]) + "</section>"
+
+
+def _measured_cards(r: AuditReport) -> list[str]:
+    m = r.measured()
+    out = []
+    if m.calls:
+        out.append(_card("hit rate, measured", f"{m.hit_rate:.1%}",
+                         f"{m.calls:,} calls with provider usage; estimate "
+                         f"{m.estimated_hit_rate:.1%} ({m.estimated_hit_rate - m.hit_rate:+.1%})"))
+    warnings = sum(len(s.warnings) for s in r.sessions)
+    if warnings:
+        out.append(_card("warnings", f"{warnings}", "log figures that disagree", "warn"))
+    return out
 
 
 def tables(r: AuditReport, top: int) -> str:
@@ -62,7 +76,8 @@ def tables(r: AuditReport, top: int) -> str:
         [(_e(s.name), _e(s.format), f"{s.num_calls}", f"{s.input_tokens:,}",
           f"{s.mean_reuse:.0%}" if s.mean_reuse is not None else "-", f"{len(s.killers)}",
           f"{s.duplicate_tokens:,}", f"{s.recorded.hit_rate:.0%} → {s.ctxkit.hit_rate:.0%}",
-          f"{_usd(s.recorded.cost_usd)} → {_usd(s.ctxkit.cost_usd)}") for s in r.sessions],
+          f"{_usd(s.recorded.cost_usd)} → {_usd(s.ctxkit.cost_usd)}" if s.prices_known
+          else "prices unknown") for s in r.sessions],
         frozenset(range(2, 9)))]
     kinds = r.tokens_by_kind()
     total = sum(kinds.values()) or 1
@@ -91,6 +106,9 @@ def tables(r: AuditReport, top: int) -> str:
         [(_e(d.session), f"{d.tokens:,} × {d.copies}", f"{d.tokens_wasted:,}", _e(d.first),
           _e(", ".join(d.repeats)), f"<code>{_e(d.preview)}</code>") for d in dups[:top]],
         frozenset({1, 2})))
+    warns = [(_e(s.name), _e(w)) for s in r.sessions for w in s.warnings]
+    out.append(_table("Warnings", "The log's own figures (calls, tokens sent, measured usage) "
+                      "more than 10% away from what was read.", ("session", "warning"), warns))
     notes = [(_e(s.name), _e(n)) for s in r.sessions for n in s.notes]
     out.append(_table("Notes", "Facts about the recordings.", ("session", "note"), notes))
     out.append(_table("Skipped", "Files that could not be read as recorded prompts.",

@@ -112,6 +112,11 @@ def test_measured_hit_rate_is_read_from_the_log_and_shown_beside_the_estimate(
     assert s.model == "claude-sonnet-4-5-20250929"  # from info.config.model
     text = report.to_dict()["totals"]["measured"]
     assert text["hit_rate_difference"] == pytest.approx(m.estimated_hit_rate - m.hit_rate)
+    from ctxkit.audit._html import render_html
+    from ctxkit.audit._render import render_text
+
+    assert f"measured        {m.hit_rate:.1%} hit rate over 6 calls" in render_text(report)
+    assert "hit rate, measured" in render_html(report)
 
 
 def test_a_model_without_prices_says_so_instead_of_zero_dollars(tmp_path: Path,
@@ -126,6 +131,10 @@ def test_a_model_without_prices_says_so_instead_of_zero_dollars(tmp_path: Path,
     assert main(["audit", str(path), "--width", "200"]) == 0
     out = capsys.readouterr().out
     assert "prices unknown" in out and "$0.0000" not in out
+    from ctxkit.audit._html import render_html
+
+    page = render_html(audit(path))
+    assert "prices unknown" in page
 
 
 # -- case 8: formats that were not read -----------------------------------------------------
