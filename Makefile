@@ -12,7 +12,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.ctxkit-installed
 STAMP_ALL := $(VENV)/.ctxkit-installed-all
 
-.PHONY: demo test lint bench install browser clean help
+.PHONY: demo test lint bench install browser services clean help
 
 help:
 	@echo "make demo    run the coding-agent demo (offline unless an API key is set)"
@@ -39,7 +39,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m ctxkit demo
 
-# The HTML report's browser test drives a headless Chromium when one is installed.
+# The HTML report's browser test drives a headless Chromium when one is installed. Under
+# CI=true a Chromium that cannot be installed fails the run: CI must not go green by skipping.
 browser:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
 	    || command -v google-chrome >/dev/null 2>&1; then :; \
@@ -47,16 +48,34 @@ browser:
 	    echo "installing chromium (Debian package) for the HTML report's browser test"; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	        >/dev/null; } \
-	    || echo "note: could not install chromium; the browser test will skip"; \
+	    || { if [ "$$CI" = true ]; then \
+	        echo "make test: CI=true and chromium could not be installed (apt-get install" \
+	             "chromium failed); the HTML report's browser test would skip. Fix the" \
+	             "package source or install chromium in the CI image." >&2; exit 1; fi; \
+	        echo "note: could not install chromium; the browser test will skip"; }; \
+	elif [ "$$CI" = true ]; then \
+	    echo "make test: CI=true and chromium is missing, and apt-get is not usable here" \
+	         "(not root?); install chromium in the CI image so the browser test runs." >&2; \
+	    exit 1; \
 	else \
 	    echo "note: chromium is missing and apt-get is not usable here (not root?);" \
 	         "the HTML report's browser test will skip"; \
 	fi
 
+# Under CI=true the PostgreSQL tests must run too: .ci/run starts a throwaway server and
+# sets CTXKIT_TEST_PG_URL.
+services:
+	@if [ "$$CI" = true ] && [ -z "$$CTXKIT_TEST_PG_URL" ]; then \
+	    echo "make test: CI=true but CTXKIT_TEST_PG_URL is not set, so the PostgreSQL tests" \
+	         "would skip. Run .ci/run (it starts a throwaway PostgreSQL) or point" \
+	         "CTXKIT_TEST_PG_URL at a server." >&2; exit 1; \
+	fi
+
 # -q comes from pyproject's addopts; a second -q would hide pytest's closing
 # "N passed" line, which CI reads. Exit code 5 means no test was collected: a failure.
-test: $(STAMP_ALL) browser
-	@$(PY) -m pytest; rc=$$?; \
+# -rs prints every skip with its reason.
+test: $(STAMP_ALL) browser services
+	@$(PY) -m pytest -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	    echo "make test: pytest collected no tests; is tests/ missing or is the testpaths" \
 	         "setting in pyproject.toml wrong?" >&2; exit 1; \

@@ -21,9 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import tiktoken
-
 from ctxkit import ContextPipeline, Draft, Response, ToolCall, get_tokenizer
+from ctxkit._tokens import tiktoken_encoding
 from ctxkit.layers import History, Prefix
 from ctxkit.testing import FunctionBackend
 
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = tempfile.TemporaryDirectory()
     trace = args.trace or Path(tmp.name) / "bench.trace.jsonl"
-    enc = tiktoken.get_encoding("o200k_base")
+    enc = tiktoken_encoding("o200k_base")  # a stock tiktoken.Encoding, packaged vocabulary
     get_tokenizer("o200k_base")
 
     pipe, backend_time = build(args.turns, trace)

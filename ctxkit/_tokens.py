@@ -26,6 +26,36 @@ _TIKTOKEN_URLS = {
     "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
 }
+# What tiktoken checks a downloaded vocabulary against (tiktoken_ext/openai_public.py).
+_TIKTOKEN_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+_ENDOFTEXT, _ENDOFPROMPT = "<|endoftext|>", "<|endofprompt|>"
+# The split patterns and special tokens, as tiktoken_ext/openai_public.py defines them; the
+# tests compare every count with stock ``tiktoken.get_encoding`` on the same vocabulary.
+_TIKTOKEN_PARAMS: dict[str, tuple[str, dict[str, int]]] = {
+    "cl100k_base": (
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
+        r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+        {_ENDOFTEXT: 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+         "<|fim_suffix|>": 100260, _ENDOFPROMPT: 100276},
+    ),
+    "o200k_base": (
+        "|".join([
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"""
+            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"""
+            r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]),
+        {_ENDOFTEXT: 199999, _ENDOFPROMPT: 200018},
+    ),
+}
 
 
 class Tokenizer(Protocol):
@@ -39,8 +69,8 @@ class Tokenizer(Protocol):
     def count(self, text: str) -> int: ...
 
 
-def _seed_tiktoken_cache(encoding: str) -> None:
-    """Put the packaged vocabulary where tiktoken looks, so ``get_encoding`` needs no network."""
+def _packaged_vocabulary(encoding: str) -> bytes:
+    """The ``.tiktoken`` file bpe-openai ships, decompressed and checked as tiktoken checks it."""
     import importlib.util
 
     # locate the package's data without importing it (its import does more than we need)
@@ -51,34 +81,68 @@ def _seed_tiktoken_cache(encoding: str) -> None:
         raise UserError(
             f"bpe-openai does not ship {encoding}; reinstall ctxkit (pip install -e .)"
         )
-    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    data = gzip.decompress(src.read_bytes())
+    if hashlib.sha256(data).hexdigest() != _TIKTOKEN_SHA256[encoding]:
+        raise UserError(f"{src} does not match tiktoken's {encoding}; reinstall bpe-openai")
+    return data
+
+
+def seed_tiktoken_cache(cache_dir: str | os.PathLike[str] | None = None,
+                        encodings: tuple[str, ...] = tuple(_TIKTOKEN_URLS)) -> Path:
+    """Put the packaged vocabularies where stock ``tiktoken.get_encoding`` looks.
+
+    ctxkit itself never needs this (it builds its encodings from the package directly); it
+    lets other code in the same process call ``tiktoken.get_encoding`` offline. Returns the
+    directory (``TIKTOKEN_CACHE_DIR``, else tiktoken's default under the temp directory).
+    """
+    if cache_dir is None:
+        cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
     if not cache_dir:
         cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
-    target = Path(cache_dir) / hashlib.sha1(_TIKTOKEN_URLS[encoding].encode()).hexdigest()
-    if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(gzip.decompress(src.read_bytes()))
-    os.replace(tmp, target)  # atomic: a concurrent reader sees all or nothing
+    root = Path(cache_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for encoding in encodings:
+        target = root / hashlib.sha1(_TIKTOKEN_URLS[encoding].encode()).hexdigest()
+        if target.exists():
+            continue
+        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(_packaged_vocabulary(encoding))
+        os.replace(tmp, target)  # atomic: a concurrent reader sees all or nothing
+    return root
+
+
+@lru_cache(maxsize=4)
+def tiktoken_encoding(encoding: str) -> Any:
+    """A ``tiktoken.Encoding`` built from the vocabulary bpe-openai ships: no cache directory,
+    no network, whatever the environment says (``TIKTOKEN_CACHE_DIR`` may be empty or unset)."""
+    if encoding not in _TIKTOKEN_URLS:
+        raise UserError(f"unknown encoding {encoding!r}; use one of {sorted(_TIKTOKEN_URLS)}")
+    import base64
+
+    import tiktoken
+
+    ranks: dict[bytes, int] = {}
+    for line in _packaged_vocabulary(encoding).splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    pat_str, special = _TIKTOKEN_PARAMS[encoding]
+    return tiktoken.Encoding(name=encoding, pat_str=pat_str, mergeable_ranks=ranks,
+                             special_tokens=dict(special))
 
 
 class TiktokenTokenizer:
     """OpenAI's BPE (cl100k_base, o200k_base) through tiktoken itself.
 
-    tiktoken verifies the vocabulary's sha256 on load, so counts are exactly tiktoken's.
+    The vocabulary's sha256 is checked against the one tiktoken expects, so counts are
+    exactly tiktoken's.
     """
 
     is_exact = True
 
     def __init__(self, encoding: str = "o200k_base") -> None:
-        if encoding not in _TIKTOKEN_URLS:
-            raise UserError(f"unknown encoding {encoding!r}; use one of {sorted(_TIKTOKEN_URLS)}")
-        import tiktoken
-
-        _seed_tiktoken_cache(encoding)
         self.name = encoding
-        self._enc = tiktoken.get_encoding(encoding)
+        self._enc = tiktoken_encoding(encoding)
 
     def encode(self, text: str) -> list[int]:
         return self._enc.encode(text, disallowed_special=())

@@ -1,6 +1,9 @@
 import json
+import os
 import subprocess
 import sys
+from functools import cache
+from pathlib import Path
 
 import pytest
 import tiktoken
@@ -8,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctxkit import Block, TokenCounter, UserError, get_tokenizer
+from ctxkit._tokens import seed_tiktoken_cache
 from tests.helpers import make_pipe
 
 SAMPLES = [
@@ -17,9 +21,28 @@ SAMPLES = [
 ]
 
 
+@cache
+def stock(encoding: str) -> tiktoken.Encoding:
+    """Stock ``tiktoken.get_encoding``, the reference, from a cache directory seeded here with
+    the packaged vocabulary (tiktoken checks its sha256), so no test depends on a warm cache
+    or on which test ran first."""
+    import tempfile
+
+    seeded = seed_tiktoken_cache(Path(tempfile.mkdtemp(prefix="ctxkit-tiktoken-")))
+    before = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(seeded)
+    try:
+        return tiktoken.get_encoding(encoding)
+    finally:
+        if before is None:
+            del os.environ["TIKTOKEN_CACHE_DIR"]
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = before
+
+
 @pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base"])
 def test_counts_equal_tiktoken(encoding: str) -> None:
-    ref = tiktoken.get_encoding(encoding)
+    ref = stock(encoding)
     tok = get_tokenizer(encoding)
     for text in SAMPLES:
         assert tok.count(text) == len(ref.encode(text, disallowed_special=()))
@@ -29,24 +52,43 @@ def test_counts_equal_tiktoken(encoding: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=400))
 def test_counts_equal_tiktoken_on_any_text(text: str) -> None:
-    ref = tiktoken.get_encoding("o200k_base")
+    ref = stock("o200k_base")
     assert get_tokenizer("o200k_base").count(text) == len(ref.encode(text, disallowed_special=()))
 
 
 def test_vocabulary_comes_from_the_package_not_the_network(tmp_path) -> None:
-    # a fresh cache directory: tiktoken must find the vocabulary ctxkit seeded from bpe-openai
-    code = (f"import os; os.environ['TIKTOKEN_CACHE_DIR'] = {str(tmp_path)!r}; "
-            "from ctxkit import get_tokenizer; print(get_tokenizer('cl100k_base').count('a b c'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PATH": "", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""})
-    assert out.stdout.strip() == "3"
-    assert len(list(tmp_path.iterdir())) == 1
+    # an empty home, cache and temp directory, and a proxy that refuses every connection:
+    # the vocabularies must come from bpe-openai, and nothing is written to the cache
+    for d in ("home", "cache", "tmp", "tiktoken"):
+        (tmp_path / d).mkdir()
+    code = ("from ctxkit import get_tokenizer; "
+            "print(get_tokenizer('cl100k_base').count('a b c'), "
+            "get_tokenizer('o200k_base').count('a b c'))")
+    env = {"PATH": "", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+           "NO_PROXY": "", "HOME": str(tmp_path / "home"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp_path / "tmp"),
+           "TIKTOKEN_CACHE_DIR": str(tmp_path / "tiktoken")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.split() == ["3", "3"]
+    assert not any((tmp_path / "tiktoken").iterdir())
+
+
+def test_seeding_lets_stock_tiktoken_work_offline(tmp_path) -> None:
+    code = ("import os, tiktoken; from ctxkit._tokens import seed_tiktoken_cache; "
+            "seed_tiktoken_cache(); print(tiktoken.get_encoding('cl100k_base').encode('a b c'))")
+    env = {"PATH": "", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "",
+           "TIKTOKEN_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "[64, 293, 272]"
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_draft_tokens_match_tiktoken_for_openai_models() -> None:
     pipe = make_pipe(["ok"], model="gpt-4o")
     draft = pipe.assemble("count me")
-    ref = tiktoken.get_encoding("o200k_base")
+    ref = stock("o200k_base")
     for b in draft.blocks:
         assert draft.tokens(b) == len(ref.encode(b.content, disallowed_special=()))
     # framing: 3 per message + 3 per request, as OpenAI documents for chat models
