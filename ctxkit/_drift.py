@@ -77,14 +77,23 @@ class DriftEvent(BaseModel):
 def first_difference(a: str, b: str) -> int:
     """Index of the first differing character (len of the shorter when one prefixes the other)."""
     n = min(len(a), len(b))
-    i = 0
-    # compare in strides first: long equal prefixes are the common case
-    step = 256
-    while i + step <= n and a[i : i + step] == b[i : i + step]:
-        i += step
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    if a[:n] == b[:n]:
+        return n
+    # gallop over equal stretches, then halve: O(n) character comparisons in a few slices
+    lo, step = 0, 256
+    while lo + step <= n and a[lo : lo + step] == b[lo : lo + step]:
+        lo += step
+        step *= 2
+    hi = min(n, lo + step)  # a[lo:hi] != b[lo:hi]
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    while lo < hi and a[lo] == b[lo]:
+        lo += 1
+    return lo
 
 
 def short_diff(old: str, new: str, width: int = 48) -> str:
@@ -99,14 +108,38 @@ def short_diff(old: str, new: str, width: int = 48) -> str:
     return f"- {cut(old)}\n+ {cut(new)}"
 
 
+def common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the longest common suffix of ``a`` and ``b``, at most ``limit``."""
+    n = min(len(a), len(b), limit)
+    if n <= 0:
+        return 0
+    return first_difference(a[len(a) - n :][::-1], b[len(b) - n :][::-1])
+
+
+# The changed window (after the common prefix and suffix are cut off) that is diffed in
+# full; a longer window is diffed over its first ``DIFF_WINDOW`` characters on each side,
+# which is where the first change, the one that broke the cache, lies.
+DIFF_WINDOW = 4096
+
+
 def _changed_segments(old: str, new: str) -> list[str]:
-    sm = SequenceMatcher(None, old, new, autojunk=False)
+    """The changed stretches of ``old`` and ``new``, each widened to whole words.
+
+    Linear in the texts' length: the common prefix and suffix are found by comparison, and
+    only the window between them goes through SequenceMatcher (quadratic), cut to
+    ``DIFF_WINDOW`` characters a side.
+    """
+    p = first_difference(old, new)
+    s = common_suffix(old, new, min(len(old), len(new)) - p)
+    o_end = min(len(old) - s, p + DIFF_WINDOW)
+    n_end = min(len(new) - s, p + DIFF_WINDOW)
+    sm = SequenceMatcher(None, old[p:o_end], new[p:n_end], autojunk=False)
     segs: list[str] = []
     for tag, i1, i2, j1, j2 in sm.get_opcodes():
         if tag != "equal":
             # widen to the surrounding token so "2026-11-2[8→9]" still reads as a date
-            a0, a1 = _widen(old, i1, i2)
-            b0, b1 = _widen(new, j1, j2)
+            a0, a1 = _widen(old, p + i1, p + i2)
+            b0, b1 = _widen(new, p + j1, p + j2)
             segs += [old[a0:a1], new[b0:b1]]
     return segs
 
@@ -119,14 +152,37 @@ def _widen(s: str, i: int, j: int) -> tuple[int, int]:
     return i, j
 
 
+def _only_whitespace_changed(old: str, new: str) -> bool:
+    """``old.split() == new.split()``, looking only at the changed window.
+
+    The window is widened to a whitespace boundary on each side inside the common prefix and
+    suffix; splitting is compositional at whitespace, so the words outside it are equal.
+    """
+    p = first_difference(old, new)
+    s = common_suffix(old, new, min(len(old), len(new)) - p)
+    lo = max(old.rfind(c, 0, p) for c in " \n\t\r") + 1  # 0 when there is none
+    m = _WHITESPACE.search(old, len(old) - s)
+    tail = len(old) - m.start() if m else 0  # length of the shared tail that starts at a space
+    return old[lo:len(old) - tail].split() == new[lo:len(new) - tail].split()
+
+
+_WHITESPACE = re.compile(r"\s")
+
+
 def _same_json_reordered(old: str, new: str) -> bool:
     """True if the change lies inside a JSON value embedded at the same place in both
     texts, and that value is equal once parsed (keys or whitespace reordered)."""
     p = first_difference(old, new)
     dec = json.JSONDecoder()
     tries = 0
-    for i in range(min(p, len(old) - 1), -1, -1):
-        if old[i] not in "{[" or new[i : i + 1] != old[i]:
+    i = min(p, len(old) - 1) + 1
+    while True:
+        # jump from one opening bracket to the previous one (a Python loop over every
+        # character would cost as much as the text is long)
+        i = max(old.rfind("{", 0, i), old.rfind("[", 0, i))
+        if i < 0:
+            break
+        if new[i : i + 1] != old[i]:
             continue
         tries += 1
         if tries > 50:
@@ -143,7 +199,7 @@ def _same_json_reordered(old: str, new: str) -> bool:
 
 def classify_text_change(old: str, new: str) -> tuple[str, str]:
     """The likely cause of a change from ``old`` to ``new`` and a sentence saying it."""
-    if old.split() == new.split():
+    if _only_whitespace_changed(old, new):
         return "whitespace", "only whitespace changed (trailing spaces, newlines, indentation)"
     if _same_json_reordered(old, new):
         return (
@@ -151,10 +207,7 @@ def classify_text_change(old: str, new: str) -> tuple[str, str]:
             "same JSON value with keys in another order; serialize with "
             "sorted keys (ctxkit.canonical_json)",
         )
-    if old.count("\n") < 2000:  # difflib is quadratic in the worst case; keep it bounded
-        segs = " ".join(_changed_segments(old, new)) if len(old) + len(new) < 400_000 else ""
-    else:
-        segs = ""
+    segs = " ".join(_changed_segments(old, new))
     if segs and _DATE_LIKE.search(segs):
         return (
             "timestamp or date-like text",

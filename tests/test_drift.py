@@ -129,3 +129,49 @@ def test_a_changed_layer_before_unchanged_ones_is_reported() -> None:
     note = pipe.records[1].layout
     assert note is not None and note.changed_layer == "clock"
     assert "prefix" in note.unchanged_after and note.tokens_missed > 1000
+
+
+# Real coding agents send system prompts of 15-30k tokens. These sizes once took difflib
+# minutes (or were skipped past a size guard and misnamed "content changed"); the cause,
+# offset and short diff must come out the same as for a small prompt.
+BIG_BODY = "\n".join(f"rule {i}: read the file before editing it; run the tests after each "
+                     f"change ({i * 7919 % 1000})." for i in range(4000))  # ~300k chars
+
+
+def test_timestamp_in_a_huge_system_prompt_is_named() -> None:
+    first = Prefix(system=f"Current time: 2026-11-28 09:14\n{BIG_BODY}")
+    second = Prefix(system=f"Current time: 2026-11-29 09:15\n{BIG_BODY}")
+    ev = event(two_calls(first, second))
+    assert len(BIG_BODY) > 250_000 and BIG_BODY.count("\n") > 2000
+    assert ev.cause == "timestamp or date-like text"
+    assert ev.offset == len("Current time: 2026-11-2")
+    assert ev.diff.splitlines()[0].startswith("- Current time: 2026-11-28")
+    assert len(ev.diff) < 200
+
+
+def test_whitespace_and_edits_deep_in_a_huge_prompt() -> None:
+    ws = event(two_calls(Prefix(system=BIG_BODY + "\nend"),
+                         Prefix(system=BIG_BODY.replace("rule 3999:", "rule  3999:") + "\nend")))
+    assert ws.cause == "whitespace"
+    edited = event(two_calls(Prefix(system=BIG_BODY),
+                             Prefix(system=BIG_BODY.replace("rule 3998:", "law 3998:"))))
+    assert edited.cause == "content changed"
+    assert edited.offset == BIG_BODY.index("rule 3998:")
+    ts = event(two_calls(Prefix(system=BIG_BODY + "\nas of 10:41"),
+                         Prefix(system=BIG_BODY + "\nas of 10:42")))
+    assert ts.cause == "timestamp or date-like text"
+
+
+def test_reordered_keys_at_the_end_of_a_huge_schema() -> None:
+    props = {f"p{i}": {"type": "string", "description": f"field {i} " * 20} for i in range(600)}
+    a = {"name": "big", "input_schema": {"type": "object", "properties": props}}
+    reordered = dict(props)
+    last = reordered.pop("p599")
+    reordered = {**reordered, "p599": dict(reversed(list(last.items())))}
+    b = {"name": "big", "input_schema": {"type": "object", "properties": reordered}}
+    import json
+
+    from ctxkit._drift import classify_text_change
+    old, new = json.dumps(a), json.dumps(b)
+    assert len(old) > 100_000 and old != new
+    assert classify_text_change(old, new)[0] == "reordered keys"
