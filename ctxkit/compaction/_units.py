@@ -80,8 +80,12 @@ def safe_cut(body: Sequence[Block], keep_turns: int, *, keep_steps: int = 2,
     if keep_tokens is not None and count is not None and cut < len(body):
         sizes = [count(b) for b in body]
         later = [p for p in points if p > cut]
-        while later[:-1] and sum(sizes[cut:]) > keep_tokens:
-            cut = later.pop(0)
+        kept = sum(sizes[cut:])
+        k = 0  # later[k] is the next cut to try; every one but the last may be taken
+        while k < len(later) - 1 and kept > keep_tokens:
+            kept -= sum(sizes[cut:later[k]])  # each block leaves the sum once: linear
+            cut = later[k]
+            k += 1
     while cut > 0:
         uses = {b.call_id for b in body[:cut] if b.kind == "tool_use"}
         if not any(b.kind == "tool_result" and b.call_id in uses for b in body[cut:]):
