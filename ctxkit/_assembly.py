@@ -47,6 +47,7 @@ class Prepared:
     layout: LayoutNote | None
     layer_ids: dict[str, int]
     num_rewrites: int
+    prompt_ids: list[int] | None = None  # exact token ids, when the backend renders them
 
 
 def build_draft(layers: Sequence[Any], turn: Turn, *, profile: Profile, counter: TokenCounter,
@@ -92,12 +93,16 @@ def check_tool_pairing(blocks: Sequence[Block]) -> None:
 
 
 def prepare(draft: Draft, turn: Turn, cache: CacheModel, prev: Prepared | None,
-            layer_ids: dict[str, int], now: float) -> Prepared:
+            layer_ids: dict[str, int], now: float,
+            prompt_ids: list[int] | None = None) -> Prepared:
     blocks = draft.blocks
     cumulative = list(itertools.accumulate(draft.tokens(b) for b in blocks))
     draft.breakpoints = place_breakpoints(blocks, cumulative, draft.profile.cache)
     chain = draft.chain()
-    prediction = cache.predict(chain, cumulative, draft.breakpoints, now)
+    if prompt_ids is not None:  # the backend rendered the ids: predict on them, exactly
+        prediction = cache.predict_ids(prompt_ids)
+    else:
+        prediction = cache.predict(chain, cumulative, draft.breakpoints, now)
     drift = layout = None
     if prev is not None:
         pd = prev.draft
@@ -111,7 +116,7 @@ def prepare(draft: Draft, turn: Turn, cache: CacheModel, prev: Prepared | None,
                          replaced_layers=replaced)
         layout = diagnose_layout(pd, draft)
     return Prepared(draft, turn, chain, cumulative, prediction, drift, layout, layer_ids,
-                    len(turn.session.rewrites))
+                    len(turn.session.rewrites), prompt_ids)
 
 
 def diagnose_layout(prev: Draft, cur: Draft) -> LayoutNote | None:
@@ -160,7 +165,9 @@ def _block_record(b: Block, tokens: int) -> BlockRecord:
 
 def predicted_usage(p: Prepared, output_tokens: int) -> Usage:
     pr = p.prediction
-    return Usage(input_tokens=pr.total + p.draft.framing_tokens, output_tokens=output_tokens,
+    # token ids rendered by the backend already hold the template's framing
+    framing = 0 if p.prompt_ids is not None else p.draft.framing_tokens
+    return Usage(input_tokens=pr.total + framing, output_tokens=output_tokens,
                  cache_read_tokens=pr.read, cache_write_tokens=pr.write,
                  cache_write_1h_tokens=pr.write_1h)
 
@@ -184,8 +191,10 @@ def by_layer(p: Prepared, usage: Usage) -> dict[str, LayerTokens]:
     return out
 
 
-def _disagreement(pred: Usage, rep: Usage, exact: bool) -> str | None:
-    tol = max(64, int(0.05 * max(pred.input_tokens, rep.input_tokens)))
+def _disagreement(pred: Usage, rep: Usage, exact: bool, strict: bool = False) -> str | None:
+    """What differs beyond tolerance; with ``strict`` (ctxkit rendered the token ids
+    itself) every difference counts: nothing excuses one."""
+    tol = 0 if strict else max(64, int(0.05 * max(pred.input_tokens, rep.input_tokens)))
     notes = []
     if abs(pred.cache_read_tokens - rep.cache_read_tokens) > tol:
         notes.append(f"cache read predicted {pred.cache_read_tokens:,}, reported "
@@ -193,7 +202,8 @@ def _disagreement(pred: Usage, rep: Usage, exact: bool) -> str | None:
     if abs(pred.cache_write_tokens - rep.cache_write_tokens) > tol:
         notes.append(f"cache write predicted {pred.cache_write_tokens:,}, reported "
                      f"{rep.cache_write_tokens:,}")
-    if exact and abs(pred.input_tokens - rep.input_tokens) > max(16, pred.input_tokens // 50):
+    in_tol = 0 if strict else max(16, pred.input_tokens // 50)
+    if exact and abs(pred.input_tokens - rep.input_tokens) > in_tol:
         notes.append(f"input predicted {pred.input_tokens:,}, reported {rep.input_tokens:,}")
     return "; ".join(notes) or None
 
@@ -210,8 +220,8 @@ def make_record(p: Prepared, *, session_id: str, index: int, backend: str, start
     if rep is not None and not profile.cache.reports_cached:
         # the backend reports totals but not cache hits: keep our split, its totals
         usage = pred.model_copy(update={"output_tokens": rep.output_tokens})
-    disagreement = _disagreement(pred, rep, draft.counter.is_exact) if use_reported and rep \
-        else None
+    disagreement = _disagreement(pred, rep, draft.counter.is_exact, p.prompt_ids is not None) \
+        if use_reported and rep else None
     ok = error is None
     blocks = [_block_record(b, t) for b, t in zip(
         draft.blocks, _deltas(p.cumulative), strict=True)]

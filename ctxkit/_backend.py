@@ -54,6 +54,15 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int:
         return int(self.counter().count_text(text))
 
+    def render_ids(self, draft: Draft) -> list[int] | None:
+        """The prompt's exact token ids, for a backend that renders them itself (``Local``).
+
+        When a backend returns ids here, the pipeline predicts input and cache-read tokens
+        from them (in the order the chat template renders, framing included) instead of from
+        block counts; None (the default) keeps the block-level estimate.
+        """
+        return None
+
     def complete(self, draft: Draft) -> Response:
         """Send the draft and wait for the whole reply."""
         try:

@@ -14,10 +14,16 @@ nothing of wire formats. Three kinds of rules (see CacheRules):
 
 Predictions are made at block granularity, so they may fall short of a provider's
 token-level match by part of a block; records flag disagreements with reported usage.
+Where ctxkit renders the prompt's token ids itself (``Backend.render_ids``: the local
+engine), ``TokenMirror`` predicts at token level instead, exactly as the engine's paged
+prefix cache matches: whole KV blocks of what it computed before (prompts and replies),
+in the order the chat template rendered them.
 """
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from dataclasses import dataclass, field
 
 from ._block import Block
@@ -80,6 +86,41 @@ class Prediction:
         return self.total - self.read - self.write
 
 
+class TokenMirror:
+    """What a paged prefix cache holds, by token: the hash chain of every full KV block of
+    the token sequences it computed (the engine's ``BlockManager`` keys blocks the same way).
+
+    ``match`` answers as the engine does: the longest run of cached whole blocks from the
+    start, never covering the last token (its logits must be computed). Eviction is not
+    modelled; an engine too small for the session reports fewer hits than predicted.
+    """
+
+    def __init__(self, block_size: int) -> None:
+        self.block_size = block_size
+        self.keys: set[bytes] = set()
+
+    def _chain(self, ids: list[int], num_blocks: int) -> list[bytes]:
+        bs, parent, out = self.block_size, b"", []
+        for i in range(num_blocks):
+            parent = hashlib.blake2b(parent + array("q", ids[i * bs:(i + 1) * bs]).tobytes(),
+                                     digest_size=16).digest()
+            out.append(parent)
+        return out
+
+    def match(self, ids: list[int]) -> int:
+        """Prompt tokens the cache would serve for ``ids``."""
+        hits = 0
+        for key in self._chain(ids, max(0, len(ids) - 1) // self.block_size):
+            if key not in self.keys:
+                break
+            hits += 1
+        return hits * self.block_size
+
+    def commit(self, ids: list[int]) -> None:
+        """Remember that the K/V of ``ids`` were computed (full blocks become cached)."""
+        self.keys.update(self._chain(ids, len(ids) // self.block_size))
+
+
 @dataclass
 class _Entry:
     tokens: int
@@ -93,6 +134,20 @@ class CacheModel:
 
     rules: CacheRules
     entries: dict[str, _Entry] = field(default_factory=dict)
+    mirror: TokenMirror | None = None
+
+    def predict_ids(self, ids: list[int]) -> Prediction:
+        """The prediction for a prompt whose exact token ids are known (paged caches)."""
+        if self.rules.kind != "paged" or not self.rules.block_size:
+            return Prediction(0, 0, 0, len(ids))
+        if self.mirror is None:
+            self.mirror = TokenMirror(self.rules.block_size)
+        return Prediction(self.mirror.match(ids), 0, 0, len(ids))
+
+    def commit_ids(self, computed: list[int]) -> None:
+        """Remember the token ids whose K/V a call computed (its prompt and its reply)."""
+        if self.mirror is not None:
+            self.mirror.commit(computed)
 
     def predict(self, chain: list[str], cumulative: list[int], breakpoints: list[Breakpoint],
                 now: float) -> Prediction:

@@ -245,7 +245,8 @@ class ContextPipeline:
                             counter=self.backend.counter(), budget=self.budget,
                             packer=self.packer, user_block=user)
         ids = {layer_name(layer): id(layer) for layer in self.layers}
-        return prepare(draft, turn, self._cache, self._prev, ids, self.clock())
+        return prepare(draft, turn, self._cache, self._prev, ids, self.clock(),
+                       prompt_ids=self.backend.render_ids(draft))
 
     def _record(self, prep: Prepared, started: float, latency: float,
                 response: Response | None, exc: BaseException | None) -> CallRecord:
@@ -264,6 +265,10 @@ class ContextPipeline:
             u = record.usage
             self._cache.commit(prep.chain, prep.cumulative, prep.draft.breakpoints,
                                u.cache_read_tokens, self.clock())
+            if prep.prompt_ids is not None:
+                # K/V exist for the prompt and every reply token but the last
+                reply = (response.output_ids or []) if response is not None else []
+                self._cache.commit_ids(prep.prompt_ids + reply[:-1])
             self._prev = prep
         self.records.append(record)
         if self.trace is not None:

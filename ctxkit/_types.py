@@ -82,6 +82,9 @@ class Response(BaseModel):
         usage: tokens the backend *reported*; None when it reports nothing.
         model: the model that answered.
         record_id: the CallRecord of the call that produced it (set by the pipeline).
+        output_ids: the reply's token ids when the backend knows them (``Local``); they
+            let the cache model mirror an engine that caches generated tokens too. Not
+            written to traces.
     """
 
     text: str = ""
@@ -91,6 +94,7 @@ class Response(BaseModel):
     usage: Usage | None = None
     model: str | None = None
     record_id: str | None = None
+    output_ids: list[int] | None = Field(default=None, exclude=True, repr=False)
 
 
 @dataclass(slots=True)

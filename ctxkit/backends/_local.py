@@ -113,6 +113,7 @@ class Local(Backend):
                                             top_k=top_k, seed=seed)
         self._sampling = SamplingParams
         self._lock = threading.Lock()
+        self._rendered: tuple[Draft, list[str], list[int]] | None = None
         self.profile = self._make_profile(path)
         self.max_tokens = max_tokens or self.profile.max_output
         SamplingParams(max_tokens=self.max_tokens, **self._params)  # validate now
@@ -141,6 +142,21 @@ class Local(Backend):
         per_message = max(0, (one - empty) // 2)
         return max(0, empty - per_message), per_message
 
+    def render_ids(self, draft: Draft) -> list[int]:
+        """The prompt's exact token ids (the pipeline predicts the cache from them).
+
+        Kept for the ``complete`` of the same draft, so a call renders once.
+        """
+        ids = self.render(draft)
+        self._rendered = (draft, draft.chain(), ids)
+        return ids
+
+    def _ids_for(self, draft: Draft) -> list[int]:
+        kept = self._rendered
+        if kept is not None and kept[0] is draft and kept[1] == draft.chain():
+            return kept[2]
+        return self.render(draft)
+
     def render(self, draft: Draft) -> list[int]:
         """The prompt's token ids: the draft through the model's chat template."""
         messages, tools = render_messages(draft)
@@ -157,7 +173,7 @@ class Local(Backend):
         return list(self.llm.apply_chat_template(messages, tools or None))
 
     def complete(self, draft: Draft) -> Response:
-        ids = self.render(draft)
+        ids = self._ids_for(draft)
         room = int(self.llm.config.max_model_len or 0) - len(ids)
         if room < 1:
             raise UserError(f"the prompt has {len(ids)} tokens, the model's window is "
@@ -170,4 +186,4 @@ class Local(Backend):
                       output_tokens=len(out.token_ids))
         stop = "tool_use" if calls else _STOP.get(out.finish_reason or "", "end_turn")
         return Response(text=text, tool_calls=calls, stop_reason=stop, usage=usage,
-                        model=self.profile.name)
+                        model=self.profile.name, output_ids=list(out.token_ids))

@@ -58,13 +58,13 @@ def build_tokenizer(directory: Path) -> Any:
     return fast
 
 
-def build_checkpoint(directory: Path, family: str) -> Path:
+def build_checkpoint(directory: Path, family: str, max_positions: int = 512) -> Path:
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Config
 
     tok = build_tokenizer(directory)
     common = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  max_position_embeddings=512, initializer_range=0.08,
+                  max_position_embeddings=max_positions, initializer_range=0.08,
                   eos_token_id=tok.eos_token_id, bos_token_id=None, pad_token_id=None)
     if family == "llama":
         cfg: Any = LlamaConfig(**common, tie_word_embeddings=True, rope_theta=500000.0,
