@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -133,22 +135,81 @@ class Trace:
             fh.flush()
 
 
-def load_trace(path: str | os.PathLike[str]) -> list[CallRecord]:
-    """Read a trace back; a bad line raises StoreError naming the file and line."""
+MAX_TRACE_BYTES = 2 * 1024**3  # what load_trace reads unless told otherwise
+
+
+class TraceWarning(UserWarning):
+    """A trace was read with something skipped (a last line cut off by a crash)."""
+
+
+def load_trace(path: str | os.PathLike[str], *,
+               max_bytes: int = MAX_TRACE_BYTES) -> list[CallRecord]:
+    """Read a trace back.
+
+    Only a regular file is read (a FIFO, a device or a symlink to one is refused before it
+    can hang or flood memory), of at most ``max_bytes``. A bad line raises StoreError
+    naming the file and line, and so does a record written by a newer ctxkit (its
+    ``schema_version`` is named) or JSON nested too deep to be a record. A last line that
+    is cut off (no newline, not JSON: the writer crashed mid-line) is skipped with a
+    ``TraceWarning``: every complete record before it is kept.
+    """
     p = Path(path)
     if not p.exists():
         raise StoreError(f"no trace at {p}; pass the path a pipeline wrote with trace=...")
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat decides on what opened
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise StoreError(f"cannot open trace {p} ({exc.strerror})") from exc
+    fh = os.fdopen(fd, "rb")
+    with fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"{p} is not a regular file; pass the JSONL file a pipeline "
+                             "wrote with trace=...")
+        if st.st_size > max_bytes:
+            raise StoreError(f"{p} is {st.st_size:,} bytes, over the {max_bytes:,} this read "
+                             "allows; pass load_trace(..., max_bytes=...) or split the trace")
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise StoreError(f"{p} grew past {max_bytes:,} bytes while being read")
+    lines = data.split(b"\n")  # decoded line by line: a bad byte is one bad line
+    cut = lines[-1]  # after the last newline: "" when the file ends with one
     records: list[CallRecord] = []
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line.decode("utf-8"))
+        except RecursionError as exc:
+            raise StoreError(f"{p}:{n} nests JSON deeper than a CallRecord can; this is not "
+                             "a ctxkit trace line") from exc
+        except ValueError as exc:
+            if n == len(lines) and line is cut and line.lstrip().startswith(b"{"):
+                warnings.warn(TraceWarning(
+                    f"{p}:{n}: skipped a last line cut off mid-record ({len(line):,} bytes, "
+                    "no newline; the writer likely stopped while writing it)"), stacklevel=2)
                 continue
-            try:
-                records.append(CallRecord.model_validate(json.loads(line)))
-            except (ValueError, ValidationError) as exc:
-                raise StoreError(
-                    f"{p}:{n} is not a ctxkit CallRecord ({str(exc).splitlines()[0]}); "
-                    "is this a trace written by ContextPipeline(trace=...)? For other "
-                    "agents' logs use `ctxkit audit`"
-                ) from exc
+            if isinstance(exc, UnicodeDecodeError):
+                raise StoreError(f"{p}:{n} is not UTF-8 text ({exc.reason}); is it a ctxkit "
+                                 "trace?") from exc
+            raise _not_a_record(p, n, exc) from exc
+        version = raw.get("schema_version") if isinstance(raw, dict) else None
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise StoreError(f"{p}:{n} was written by a newer ctxkit (trace schema_version "
+                             f"{version}; this ctxkit reads up to {SCHEMA_VERSION}); upgrade "
+                             "ctxkit to read it: pip install -U ctxkit")
+        try:
+            records.append(CallRecord.model_validate(raw))
+        except RecursionError as exc:
+            raise StoreError(f"{p}:{n} nests JSON deeper than a CallRecord can; this is not "
+                             "a ctxkit trace line") from exc
+        except ValidationError as exc:
+            raise _not_a_record(p, n, exc) from exc
     return records
+
+
+def _not_a_record(p: Path, n: int, exc: Exception) -> StoreError:
+    return StoreError(
+        f"{p}:{n} is not a ctxkit CallRecord ({str(exc).splitlines()[0]}); is this a trace "
+        "written by ContextPipeline(trace=...)? For other agents' logs use `ctxkit audit`")

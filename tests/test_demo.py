@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,14 @@ def test_offline_demo_fixes_the_bug_and_reports_the_drift(
     assert all(r.usage.cache_read_tokens > 0 for r in records[1:] if not r.drift)
     assert records[event["call"]].usage.cache_read_tokens == 0
     assert "timestamp in a system prompt" in out
+    # captured (not a terminal): the calls table prints every figure whole, never "1,5…"
+    assert not re.search(r"[\d$,.]…", out), out
+    for i, r in enumerate(records):
+        u = r.usage
+        figures = [f"{n:,}" for n in (u.input_tokens, u.cache_read_tokens,
+                                      u.cache_write_tokens, u.uncached_tokens, u.output_tokens)]
+        row = rf"^{i}\s+{r.turn}\.{r.step}\s+" + r"\s+".join(map(re.escape, figures))
+        assert re.search(row, out, re.M), (i, figures)
 
 
 def test_demo_refuses_a_non_empty_workdir(tmp_path: Path, offline: None,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .._errors import StoreError, UserError
-from .._record import CallRecord, load_trace
+from .._record import CallRecord, TraceWarning, load_trace
 from ..report import Report
+from ..report._terminal import safe
 
 EPILOG = """\
 examples:
@@ -57,11 +59,11 @@ def load(paths: list[str], session: str | None = None) -> Report:
         if not p.is_file():
             raise UserError(f"{p} is not a file; pass a JSONL trace written with "
                             "ContextPipeline(trace=...)")
-        try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TraceWarning)
             records += load_trace(p)
-        except UnicodeDecodeError as exc:
-            raise StoreError(f"{p} is not UTF-8 text ({exc.reason}); is it a ctxkit trace?") \
-                from exc
+        for w in caught:  # a cut-off last line: say so, report the rest
+            print(f"ctxkit report: warning: {safe(str(w.message))}", file=sys.stderr)
     if session is not None:
         known = list(dict.fromkeys(r.session_id for r in records))
         records = [r for r in records if r.session_id == session]
@@ -97,9 +99,9 @@ def run(args: argparse.Namespace) -> int:
         _write(args.output, report.render(width=args.width or 120))
         print(f"wrote {args.output}", file=sys.stderr)
     else:
-        from rich.console import Console
+        from ..report._terminal import PipeConsole
 
-        Console(width=args.width).print(report)
+        PipeConsole(width=args.width).print(report)
     if args.html:
         _write(args.html, report.to_html(title=title))
         print(f"wrote {args.html}", file=sys.stderr)

@@ -118,16 +118,16 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo session; returns the process exit code."""
     import importlib.util
 
-    from rich.console import Console
     from rich.markdown import Markdown
     from rich.panel import Panel
 
     from .._errors import MissingExtraError
     from ..report import drift_view, tool_line, turn_view
+    from ..report._terminal import PipeConsole
 
     if importlib.util.find_spec("pytest") is None:  # the agent's run_tests tool needs it
         raise MissingExtraError("demo", "pytest")
-    console = Console()
+    console = PipeConsole()  # piped: tables as wide as their figures need, never cut
     kind = choose_backend(args)
     backend, agent = make_backend(
         kind, args.model, narrate=lambda text: console.print(f"  [italic]{escape(text)}[/italic]"))

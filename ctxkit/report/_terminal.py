@@ -2,16 +2,23 @@
 
 Owns the tables and their formatting; every figure comes from ``Report``. Text that a user
 or a model wrote (block keys, diffs, errors) goes in as ``rich.text.Text``, never as markup,
-so a ``[bold]`` in a block key prints as itself. Plain text (no colour) when captured.
+so a ``[bold]`` in a block key prints as itself, and with its control characters (ESC and
+the rest of C0/C1) removed, so a trace cannot drive the terminal. Plain text (no colour)
+when captured. ``PipeConsole`` is the console every command prints through: when stdout is
+not a terminal, a table prints as wide as its figures need instead of cutting them to 80
+columns (free text still wraps).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from rich import box
 from rich.console import Console, Group
+from rich.measure import Measurement
+from rich.protocol import rich_cast
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +26,55 @@ from .._types import Usage
 from ._model import Figures as Report  # renderers see the figures only (_report.py)
 
 _NO_WRAP = frozenset({"call", "turn.step"})
+# C0 controls but tab and newline, DEL, and C1 (8-bit CSI and friends)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """``text`` without control characters: what came from a trace never reaches the
+    terminal as an escape sequence."""
+    return _CONTROL.sub("", text) if _CONTROL.search(text) else text
+
+
+def T(text: str, style: str = "") -> Text:  # noqa: N802 - reads like the Text it builds
+    """A ``Text`` of untrusted ``text`` (no markup, no control characters)."""
+    return Text(safe(text), style=style)
+
+
+class PipeConsole(Console):
+    """A Console that never cuts a figure when its output is not a terminal.
+
+    Rich lays tables out for 80 columns when stdout is a pipe, and a table whose figures
+    do not fit loses digits ("1,5…"). Off a terminal, each table is printed at the width
+    its narrowest layout needs (text columns wrapped, figures whole) when that is wider.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.is_terminal or kwargs.get("width") is not None or len(objects) != 1 \
+                or isinstance(objects[0], str):
+            super().print(*objects, **kwargs)
+            return
+        for part in _parts(objects[0]):
+            need = 0
+            if isinstance(part, Table):
+                opts = self.options.update_width(100_000)
+                need = Measurement.get(self, opts, part).minimum
+            if need <= self.width:
+                super().print(part, **kwargs)
+                continue
+            before = self._width  # print() clamps a width argument to the console's
+            self.width = need
+            try:
+                super().print(part, **kwargs)
+            finally:
+                self._width = before
+
+
+def _parts(obj: Any) -> list[Any]:
+    obj = rich_cast(obj)
+    if isinstance(obj, Group):
+        return [p for r in obj.renderables for p in _parts(r)]
+    return [obj]
 
 
 def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
@@ -27,7 +83,7 @@ def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
     for col in columns:
         # figures never wrap; free text (keys, causes, diffs, advice) takes what is left
         t.add_column(col, justify="right" if col in right else "left",
-                     no_wrap=col in right or col in _NO_WRAP)
+                     no_wrap=col in right or col in _NO_WRAP, overflow="fold")
     return t
 
 
@@ -67,7 +123,7 @@ def summary(report: Report) -> Table:
     grid.add_column(style="bold")
     grid.add_column()
     for k, v in rows:
-        grid.add_row(k, Text(v))
+        grid.add_row(k, T(v))
     return grid
 
 
@@ -79,7 +135,7 @@ def layer_table(report: Report) -> Table:
     grand = sum(lt.total for lt in layers.values())
     for name, lt in layers.items():
         share = f"{lt.total / grand:.1%}" if grand else "-"
-        t.add_row(Text(name), f"{lt.read:,}", f"{lt.write:,}", f"{lt.uncached:,}",
+        t.add_row(T(name), f"{lt.read:,}", f"{lt.write:,}", f"{lt.uncached:,}",
                   f"{lt.total:,}", share)
     if len(layers) > 1:
         t.add_section()
@@ -93,14 +149,13 @@ def call_table(report: Report) -> Table:
     num = ("input", "read", "write", "uncached", "output", "hit rate", "cost", "latency")
     t = _table("calls", "call", "turn.step", *num, "drift", right=num)
     for r in report.records:
-        drift = Text(", ".join(d.cause for d in r.drift) or "-",
-                     style="red" if r.drift else "dim")
+        drift = T(", ".join(d.cause for d in r.drift) or "-", style="red" if r.drift else "dim")
         if not r.ok:
-            t.add_row(report.label(r), f"{r.turn}.{r.step}", *(["-"] * 6), "-",
+            t.add_row(T(report.label(r)), f"{r.turn}.{r.step}", *(["-"] * 6), "-",
                       fmt_ms(r.latency_s), Text("failed", style="bold red"))
             continue
         u = r.usage
-        t.add_row(report.label(r), f"{r.turn}.{r.step}", f"{u.input_tokens:,}",
+        t.add_row(T(report.label(r)), f"{r.turn}.{r.step}", f"{u.input_tokens:,}",
                   f"{u.cache_read_tokens:,}", f"{u.cache_write_tokens:,}",
                   f"{u.uncached_tokens:,}", f"{u.output_tokens:,}", f"{r.hit_rate:.0%}",
                   fmt_usd(r.cost_usd), fmt_ms(r.latency_s), drift)
@@ -111,16 +166,16 @@ def drift_table(report: Report) -> Table:
     t = _table("cache misses (prefix drift)", "call", "layer", "block", "cause",
                "tokens lost", "diff", right=("tokens lost",))
     for r, ev in report.drift_events():
-        cause = Text(ev.cause, style="bold red")
+        cause = T(ev.cause, style="bold red")
         if ev.declared:
             cause.append(" (declared)", style="yellow")
         if ev.layer_replaced:
             cause.append(" (layer replaced)", style="dim")
         diff = Text()
         for line in ev.diff.splitlines():
-            diff.append(line + "\n", style="red" if line.startswith("-") else "green")
+            diff.append(safe(line) + "\n", style="red" if line.startswith("-") else "green")
         diff.rstrip()
-        t.add_row(report.label(r), Text(ev.layer), Text(ev.key or "-"), cause,
+        t.add_row(T(report.label(r)), T(ev.layer), T(ev.key or "-"), cause,
                   f"{ev.tokens_invalidated:,}", diff)
     return t
 
@@ -132,8 +187,8 @@ def layout_table(report: Report) -> Table:
     for r in report.layout_notes():
         if r.layout is not None:
             n = r.layout
-            t.add_row(report.label(r), Text(n.changed_layer), Text(", ".join(n.unchanged_after)),
-                      f"{n.tokens_missed:,}", Text(n.advice))
+            t.add_row(T(report.label(r)), T(n.changed_layer), T(", ".join(n.unchanged_after)),
+                      f"{n.tokens_missed:,}", T(n.advice))
     return t
 
 
@@ -147,14 +202,14 @@ def disagreement_table(report: Report) -> Table:
                "reported", "note")
     for r in report.disagreements():
         rep = _split(r.reported) if r.reported is not None else "-"
-        t.add_row(report.label(r), _split(r.predicted), rep, Text(r.disagreement or ""))
+        t.add_row(T(report.label(r)), _split(r.predicted), rep, T(r.disagreement or ""))
     return t
 
 
 def failed_table(report: Report) -> Table:
     t = _table("failed calls", "call", "turn.step", "error")
     for r in report.failed:
-        t.add_row(report.label(r), f"{r.turn}.{r.step}", Text(r.error or "unknown error",
+        t.add_row(T(report.label(r)), f"{r.turn}.{r.step}", T(r.error or "unknown error",
                                                               style="red"))
     return t
 
