@@ -61,7 +61,7 @@ def load(paths: list[str], session: str | None = None) -> Report:
                             "ContextPipeline(trace=...)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TraceWarning)
-            records += load_trace(p)
+            records += load_trace(p, with_blocks=False)  # reports need no per-block lists
         for w in caught:  # a cut-off last line: say so, report the rest
             print(f"ctxkit report: warning: {safe(str(w.message))}", file=sys.stderr)
     if session is not None:

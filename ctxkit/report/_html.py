@@ -17,6 +17,7 @@ from typing import Any
 from ._html_assets import CSS, JS
 from ._model import FRAMING  # renderers see the figures only (_report.py)
 from ._model import Figures as Report
+from ._sample import MAX_TABLE_ROWS, chart_points, table_rows
 from ._terminal import fmt_ms as _ms
 from ._terminal import fmt_usd as _usd
 
@@ -171,7 +172,7 @@ def tables(r: Report, colors: dict[str, str]) -> str:
           f'<span class="tag bad">{_e(ev.cause)}</span>'
           + (' <span class="tag">layer replaced</span>' if ev.layer_replaced else ""),
           _e(ev.detail), _diff(ev.diff), f"{ev.tokens_invalidated:,}",
-          "yes" if ev.declared else "no") for rec, ev in r.drift_events()],
+          "yes" if ev.declared else "no") for rec, ev in r.drift_events()[:MAX_TABLE_ROWS]],
         frozenset({6})))
     out.append(_table(
         "Layout notes", "A layer that changed sits before layers that did not: their tokens "
@@ -179,7 +180,8 @@ def tables(r: Report, colors: dict[str, str]) -> str:
         ("call", "changed layer", "unchanged after it", "tokens missed", "advice"),
         [(_e(r.label(rec)), _e(n.changed_layer), _e(", ".join(n.unchanged_after)),
           f"{n.tokens_missed:,}", _e(n.advice))
-         for rec in r.layout_notes() if (n := rec.layout) is not None], frozenset({3})))
+         for rec in r.layout_notes()[:MAX_TABLE_ROWS] if (n := rec.layout) is not None],
+        frozenset({3})))
     out.append(_table(
         "Predicted vs reported usage", "Calls where ctxkit's cache model and the backend's "
         "reported usage disagree beyond tolerance.",
@@ -189,18 +191,19 @@ def tables(r: Report, colors: dict[str, str]) -> str:
           f"{rec.predicted.cache_read_tokens:,}", f"{rec.predicted.cache_write_tokens:,}",
           *((f"{u.input_tokens:,}", f"{u.cache_read_tokens:,}", f"{u.cache_write_tokens:,}")
             if (u := rec.reported) is not None else ("-", "-", "-")), _e(rec.disagreement))
-         for rec in r.disagreements()], frozenset({1, 2, 3, 4, 5, 6})))
+         for rec in r.disagreements()[:MAX_TABLE_ROWS]], frozenset({1, 2, 3, 4, 5, 6})))
     out.append(_table("Failed calls", "Calls that raised; they count in no total.",
                       ("call", "turn.step", "error"),
                       [(_e(r.label(rec)), f"{rec.turn}.{rec.step}",
                         f"<code>{_e(rec.error or 'unknown error')}</code>")
-                       for rec in r.failed]))
+                       for rec in r.failed[:MAX_TABLE_ROWS]]))
     return "".join(out)
 
 
-def call_table(r: Report) -> str:
+def call_table(r: Report, per_call: list[dict[str, Any]]) -> str:
     rows, classes = [], []
-    for c in r.per_call():
+    shown = table_rows(per_call)
+    for c in shown:
         causes = "".join(f'<span class="tag bad">{_e(x)}</span>' for x in c["drift_causes"])
         if not c["ok"]:
             rows.append((_e(c["label"]), f"{c['turn']}.{c['step']}", *["-"] * 7,
@@ -216,6 +219,10 @@ def call_table(r: Report) -> str:
             "cost", "latency", "drift")
     note = ("Token figures: reported by the backend where it reports cache hits, else "
             "ctxkit's prediction. Drift: why the cached prefix broke before this call.")
+    if len(shown) < len(per_call):
+        note += (f" {len(shown):,} of {len(per_call):,} calls listed: the first and last 20, "
+                 "then those with a cache miss or an error (ctxkit report --format json "
+                 "has every call).")
     return _table("Calls", note, head, rows, frozenset(range(2, 10)), classes, fold_after=40)
 
 
@@ -223,11 +230,20 @@ def render_html(report: Report, *, title: str = "ctxkit report") -> str:
     """The whole report as one self-contained HTML page."""
     colors = layer_colors(report.layers)
     data = {**report.to_dict(), "title": title, "colors": colors}
+    per_call = data["per_call"]
+    # a long report is plotted in at most MAX_POINTS points and its tables sampled: the
+    # page stays a few MB and quick to draw; the note says what was reduced
+    data["per_call"], per_point = chart_points(per_call)
+    data["drift"] = data["drift"][:MAX_TABLE_ROWS]
+    reduced = "" if per_point == 1 else (
+        f'<p class="note" id="reduced">{len(per_call):,} calls: each chart point is the mean '
+        f"of {per_point} consecutive calls (cost: their sum, so the cumulative lines are "
+        "exact); the tables list samples. ctxkit report --format json has every call.</p>")
     sub = (f"{len(report.records)} calls · models: {', '.join(report.models) or '-'} · "
            f"sessions: {', '.join(report.sessions) or '-'}")
     body = (f"<main><h1>{_e(title)}</h1><p class=\"sub\">{_e(sub)}</p>"
-            '<p id="render-error"></p>' + cards(report) + charts(colors)
-            + tables(report, colors) + call_table(report)
+            '<p id="render-error"></p>' + cards(report) + reduced + charts(colors)
+            + tables(report, colors) + call_table(report, per_call)
             + '<footer>Generated by ctxkit. Self-contained: no external requests. Cost = '
               "uncached × input + 5m writes × cache_write_5m + 1h writes × cache_write_1h + "
               "reads × cache_read + output × output price (USD per million tokens).</footer>"

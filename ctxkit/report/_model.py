@@ -33,6 +33,12 @@ class Figures:
     """
 
     records: list[CallRecord] = field(default_factory=list)
+    # computed once: the renderers ask for these many times (a report is not edited)
+    _sessions: list[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _calls: list[CallRecord] | None = field(default=None, init=False, repr=False,
+                                            compare=False)
+    _totals: dict[str, float] | None = field(default=None, init=False, repr=False,
+                                             compare=False)
 
     @classmethod
     def from_records(cls: type[_F], records: Iterable[CallRecord]) -> _F:
@@ -42,7 +48,25 @@ class Figures:
 
     @property
     def calls(self) -> list[CallRecord]:
-        return [r for r in self.records if r.ok]
+        if self._calls is None:
+            self._calls = [r for r in self.records if r.ok]
+        return self._calls
+
+    def _total(self, name: str) -> float:
+        if self._totals is None:
+            t = dict.fromkeys(("input", "output", "read", "write", "uncached", "cost",
+                               "cost_uncached"), 0.0)
+            for r in self.calls:
+                u = r.usage
+                t["input"] += u.input_tokens
+                t["output"] += u.output_tokens
+                t["read"] += u.cache_read_tokens
+                t["write"] += u.cache_write_tokens
+                t["uncached"] += u.uncached_tokens
+                t["cost"] += r.cost_usd
+                t["cost_uncached"] += r.cost_uncached_usd
+            self._totals = t
+        return self._totals[name]
 
     @property
     def failed(self) -> list[CallRecord]:
@@ -55,40 +79,43 @@ class Figures:
 
     @property
     def sessions(self) -> list[str]:
-        """Session ids in the order they first appear."""
-        return list(dict.fromkeys(r.session_id for r in self.records))
+        """Session ids in the order they first appear (computed once: ``label`` asks per call)."""
+        if self._sessions is None:
+            self._sessions = list(dict.fromkeys(r.session_id for r in self.records))
+        return self._sessions
 
     def by_layer(self) -> dict[str, LayerTokens]:
         """Tokens per layer, summed over successful calls, in prompt order."""
-        out: dict[str, LayerTokens] = {}
+        sums: dict[str, list[int]] = {}  # plain ints: a pydantic model per add is slow
         for r in self.calls:
             for name, lt in r.by_layer.items():
-                acc = out.setdefault(name, LayerTokens())
-                acc.read += lt.read
-                acc.write += lt.write
-                acc.uncached += lt.uncached
+                acc = sums.setdefault(name, [0, 0, 0])
+                acc[0] += lt.read
+                acc[1] += lt.write
+                acc[2] += lt.uncached
+        out = {k: LayerTokens(read=a, write=b, uncached=c) for k, (a, b, c) in sums.items()}
         rank = {name: i for i, name in enumerate(self.layers)}
         return dict(sorted(out.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
     @property
     def input_tokens(self) -> int:
-        return sum(r.usage.input_tokens for r in self.calls)
+        return int(self._total("input"))
 
     @property
     def output_tokens(self) -> int:
-        return sum(r.usage.output_tokens for r in self.calls)
+        return int(self._total("output"))
 
     @property
     def cache_read_tokens(self) -> int:
-        return sum(r.usage.cache_read_tokens for r in self.calls)
+        return int(self._total("read"))
 
     @property
     def cache_write_tokens(self) -> int:
-        return sum(r.usage.cache_write_tokens for r in self.calls)
+        return int(self._total("write"))
 
     @property
     def uncached_tokens(self) -> int:
-        return sum(r.usage.uncached_tokens for r in self.calls)
+        return int(self._total("uncached"))
 
     @property
     def hit_rate(self) -> float:
@@ -98,12 +125,12 @@ class Figures:
 
     @property
     def cost_usd(self) -> float:
-        return sum(r.cost_usd for r in self.calls)
+        return self._total("cost")
 
     @property
     def cost_uncached_usd(self) -> float:
         """What the same calls would have cost with every input token sent uncached."""
-        return sum(r.cost_uncached_usd for r in self.calls)
+        return self._total("cost_uncached")
 
     @property
     def savings_usd(self) -> float:

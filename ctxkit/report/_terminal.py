@@ -145,10 +145,40 @@ def layer_table(report: Report) -> Table:
     return t
 
 
+# A terminal table past this many rows is read by no one and costs seconds to lay out; the
+# tables show a sample and say so (``--format json`` keeps every row).
+MAX_ROWS = 60
+EDGE_ROWS = 10
+
+
+def sample_calls(records: list[Any], limit: int = MAX_ROWS) -> list[Any]:
+    """Every record when there are at most ``limit``; else the first and last
+    ``EDGE_ROWS`` and, between them, the calls with a cache miss or an error first."""
+    if len(records) <= limit:
+        return records
+    keep = set(range(EDGE_ROWS)) | set(range(len(records) - EDGE_ROWS, len(records)))
+    for i, r in enumerate(records):
+        if len(keep) >= limit:
+            break
+        if r.drift or not r.ok:
+            keep.add(i)
+    return [records[i] for i in sorted(keep)]
+
+
+def _title(base: str, shown: int, total: int, what: str) -> str:
+    if shown == total:
+        return base
+    return (f"{base} ({shown:,} of {total:,} shown: {what}; --format json or --html has "
+            "every one)")
+
+
 def call_table(report: Report) -> Table:
     num = ("input", "read", "write", "uncached", "output", "hit rate", "cost", "latency")
-    t = _table("calls", "call", "turn.step", *num, "drift", right=num)
-    for r in report.records:
+    rows = sample_calls(report.records)
+    title = _title("calls", len(rows), len(report.records),
+                   f"the first and last {EDGE_ROWS}, then cache misses and errors")
+    t = _table(title, "call", "turn.step", *num, "drift", right=num)
+    for r in rows:
         drift = T(", ".join(d.cause for d in r.drift) or "-", style="red" if r.drift else "dim")
         if not r.ok:
             t.add_row(T(report.label(r)), f"{r.turn}.{r.step}", *(["-"] * 6), "-",
@@ -165,7 +195,9 @@ def call_table(report: Report) -> Table:
 def drift_table(report: Report) -> Table:
     t = _table("cache misses (prefix drift)", "call", "layer", "block", "cause",
                "tokens lost", "diff", right=("tokens lost",))
-    for r, ev in report.drift_events():
+    events = report.drift_events()
+    t.title = _title(str(t.title), min(len(events), MAX_ROWS), len(events), "the first ones")
+    for r, ev in events[:MAX_ROWS]:
         cause = T(ev.cause, style="bold red")
         if ev.declared:
             cause.append(" (declared)", style="yellow")
@@ -184,7 +216,9 @@ def layout_table(report: Report) -> Table:
     t = _table("layout notes (a changed layer sits before unchanged ones)", "call",
                "changed layer", "unchanged after it", "tokens missed", "advice",
                right=("tokens missed",))
-    for r in report.layout_notes():
+    notes = report.layout_notes()
+    t.title = _title(str(t.title), min(len(notes), MAX_ROWS), len(notes), "the first ones")
+    for r in notes[:MAX_ROWS]:
         if r.layout is not None:
             n = r.layout
             t.add_row(T(report.label(r)), T(n.changed_layer), T(", ".join(n.unchanged_after)),
@@ -200,7 +234,9 @@ def _split(u: Usage) -> str:
 def disagreement_table(report: Report) -> Table:
     t = _table("predicted vs reported usage (disagreements)", "call", "predicted",
                "reported", "note")
-    for r in report.disagreements():
+    rows = report.disagreements()
+    t.title = _title(str(t.title), min(len(rows), MAX_ROWS), len(rows), "the first ones")
+    for r in rows[:MAX_ROWS]:
         rep = _split(r.reported) if r.reported is not None else "-"
         t.add_row(T(report.label(r)), _split(r.predicted), rep, T(r.disagreement or ""))
     return t
@@ -208,7 +244,9 @@ def disagreement_table(report: Report) -> Table:
 
 def failed_table(report: Report) -> Table:
     t = _table("failed calls", "call", "turn.step", "error")
-    for r in report.failed:
+    failed = report.failed
+    t.title = _title(str(t.title), min(len(failed), MAX_ROWS), len(failed), "the first ones")
+    for r in failed[:MAX_ROWS]:
         t.add_row(T(report.label(r)), f"{r.turn}.{r.step}", T(r.error or "unknown error",
                                                               style="red"))
     return t
