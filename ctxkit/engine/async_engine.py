@@ -3,7 +3,10 @@
 Owns the hand-off between the server's event loop and the engine: requests go into a
 thread-safe inbox, one thread adds them, steps the engine while work remains, and posts
 each request's progress back to its caller's loop. A caller that goes away (client
-disconnect) aborts its request, freeing its KV blocks. Knows nothing of HTTP.
+disconnect) aborts its request, freeing its KV blocks. ``close`` shuts down gracefully:
+new requests are refused with ``EngineClosed``, those in flight get ``drain_s`` seconds to
+finish, and the rest are aborted and fail with ``EngineClosed``. Also keeps the generated
+tokens per second over the last seconds. Knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +25,16 @@ from .sampling import SamplingParams
 from .sequence import Sequence
 
 
+class EngineClosed(RuntimeError):
+    """The engine is shutting down: the request was refused or cut off."""
+
+
 @dataclass(slots=True)
 class _Request:
     ids: list[int]
     params: SamplingParams
     loop: asyncio.AbstractEventLoop
+    session_id: str | None = None
     out: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     seq: Sequence | None = None
     sent_tokens: int = -1
@@ -40,14 +50,20 @@ class AsyncEngine:
         self._live: dict[int, _Request] = {}
         self._wake = threading.Event()
         self._stop = False
+        self._closing = False
+        self._drain_until = 0.0
+        self._rate: deque[tuple[float, int]] = deque()  # (time, generated tokens so far)
         self._thread = threading.Thread(target=self._loop, name="ctxkit-engine", daemon=True)
         self._thread.start()
 
-    async def generate(self, ids: list[int], params: SamplingParams
-                       ) -> AsyncIterator[RequestOutput]:
+    async def generate(self, ids: list[int], params: SamplingParams, *,
+                       session_id: str | None = None) -> AsyncIterator[RequestOutput]:
         """Queue a request (already validated); yield its output after each step that
         advanced it, the last one with ``finished`` set."""
-        req = _Request(ids, params, asyncio.get_running_loop(), sent_tokens=len(ids))
+        if self._closing:
+            raise EngineClosed("the server is shutting down; retry on another instance")
+        req = _Request(ids, params, asyncio.get_running_loop(), session_id=session_id,
+                       sent_tokens=len(ids))
         self.num_requests += 1
         self._send("add", req)
         done = False
@@ -62,10 +78,22 @@ class AsyncEngine:
             if not done:
                 self._send("abort", req)
 
-    def close(self) -> None:
-        self._stop = True
+    def close(self, drain_s: float = 30.0) -> None:
+        """Refuse new requests, let those in flight finish for ``drain_s`` seconds, fail
+        the rest with ``EngineClosed``, then stop the engine thread."""
+        self._closing = True
+        self._drain_until = time.monotonic() + drain_s
         self._wake.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=drain_s + 10)
+
+    def tokens_per_second(self, window: float = 10.0) -> float:
+        """Generated tokens per second over the last ``window`` seconds."""
+        rate = list(self._rate)
+        now = time.monotonic()
+        recent = [(t, n) for t, n in rate if now - t <= window]
+        if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
+            return 0.0
+        return (recent[-1][1] - recent[0][1]) / max(now - recent[0][0], 1e-9)
 
     # -- the engine thread ---------------------------------------------------------------
 
@@ -83,8 +111,12 @@ class AsyncEngine:
             except queue.Empty:
                 return
             if op == "add":
+                if self._closing:
+                    self._post(req, EngineClosed("the server is shutting down"))
+                    continue
                 try:
-                    req.seq = self.llm.add_request(req.ids, req.params)
+                    req.seq = self.llm.add_request(req.ids, req.params,
+                                                   session_id=req.session_id)
                 except Exception as exc:  # validated before, so rare: report, keep going
                     self._post(req, exc)
                     continue
@@ -93,22 +125,34 @@ class AsyncEngine:
                 self.llm.abort(req.seq)
                 self._live.pop(req.seq.seq_id, None)
 
+    def _fail_live(self, exc: BaseException) -> None:
+        for req in list(self._live.values()):
+            if req.seq is not None:
+                self.llm.abort(req.seq)
+            self._post(req, exc)
+        self._live.clear()
+
     def _loop(self) -> None:
         while not self._stop:
             self._drain_inbox()
+            if self._closing and (not self.llm.has_unfinished()
+                                  or time.monotonic() >= self._drain_until):
+                self._fail_live(EngineClosed("the server shut down before this request "
+                                             "finished"))
+                self._drain_inbox()
+                return
             if not self.llm.has_unfinished():
-                self._wake.wait()
+                self._wake.wait(timeout=0.5 if self._closing else None)
                 self._wake.clear()
                 continue
             try:
                 seqs = self.llm.step()
             except Exception as exc:  # fail the requests in flight, keep serving
-                for req in list(self._live.values()):
-                    if req.seq is not None:
-                        self.llm.abort(req.seq)
-                    self._post(req, exc)
-                self._live.clear()
+                self._fail_live(exc)
                 continue
+            self._rate.append((time.monotonic(), self.llm.num_generated_tokens))
+            while len(self._rate) > 2 and self._rate[0][0] < time.monotonic() - 60:
+                self._rate.popleft()
             for seq in seqs:
                 live = self._live.get(seq.seq_id)
                 if live is None or (seq.num_tokens == live.sent_tokens and not seq.is_finished):

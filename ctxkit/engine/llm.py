@@ -38,6 +38,8 @@ class RequestOutput:
     Attributes:
         num_cached_tokens: prompt tokens whose K/V came from the prefix cache, measured.
         num_host_cached_tokens: of those, the tokens copied back from the host tier.
+        logprobs: per output token, its log-probability and the top alternatives
+            ``[(token id, logprob), ...]`` (when ``SamplingParams.logprobs`` is set).
         finish_reason: ``stop`` (EOS, a stop token or string), ``length`` or ``abort``.
         matched_stop: the stop string that ended generation, if one did.
     """
@@ -51,6 +53,7 @@ class RequestOutput:
     num_cached_tokens: int
     matched_stop: str | None = None
     num_host_cached_tokens: int = 0
+    logprobs: list[tuple[float, list[tuple[int, float]]]] | None = None
 
     @property
     def num_prompt_tokens(self) -> int:
@@ -238,6 +241,8 @@ class LLM:
                              finished=seq.is_finished, finish_reason=seq.finish_reason,
                              num_cached_tokens=seq.num_cached_tokens or 0,
                              num_host_cached_tokens=seq.num_host_cached_tokens,
+                             logprobs=list(seq.logprobs) if seq.params.logprobs is not None
+                             else None,
                              matched_stop=matched if seq.is_finished else None)
 
     def _hits_stop(self, seq: Sequence) -> bool:

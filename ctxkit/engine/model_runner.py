@@ -214,7 +214,14 @@ class ModelRunner:
                 to(last, torch.int64))
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int]:
-        """Draw one token per row of logits [N, vocab] for ``seqs``."""
+        """Draw one token per row of logits [N, vocab] for ``seqs``; record log-probs for
+        the sequences that asked for them."""
+        tokens = self._draw(logits, seqs)
+        if any(s.params.logprobs is not None for s in seqs):
+            _record_logprobs(logits, seqs, tokens)
+        return tokens
+
+    def _draw(self, logits: torch.Tensor, seqs: list[Sequence]) -> list[int]:
         params = [s.params for s in seqs]
         if all(p.temperature == 0 for p in params):
             return logits.argmax(dim=-1).tolist()
@@ -230,3 +237,18 @@ class ModelRunner:
             t([s.num_tokens for s in seqs], torch.int64),
             use_filters=any(p.top_p < 1 or p.top_k > 0 for p in params))
         return tokens.tolist()
+
+
+def _record_logprobs(logits: torch.Tensor, seqs: list[Sequence], tokens: list[int]) -> None:
+    """Append (sampled token's logprob, top alternatives) to each asking sequence."""
+    rows = [i for i, s in enumerate(seqs) if s.params.logprobs is not None]
+    k = max(seqs[i].params.logprobs or 0 for i in rows)
+    idx = torch.tensor(rows, device=logits.device)
+    lp = torch.log_softmax(logits.index_select(0, idx).float(), dim=-1)  # [R, vocab]
+    chosen = lp.gather(1, torch.tensor([[tokens[i]] for i in rows], device=lp.device))
+    top_v, top_i = lp.topk(k, dim=-1) if k else (lp[:, :0], lp[:, :0].long())
+    chosen_l, top_vl, top_il = chosen[:, 0].tolist(), top_v.tolist(), top_i.tolist()
+    for r, i in enumerate(rows):
+        n = seqs[i].params.logprobs or 0
+        seqs[i].logprobs.append((chosen_l[r], list(zip(top_il[r][:n], top_vl[r][:n],
+                                                       strict=True))))

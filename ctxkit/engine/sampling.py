@@ -31,6 +31,9 @@ class SamplingParams:
         stop: strings that end generation (the text is cut before them).
         ignore_eos: keep generating past the model's end-of-sequence tokens.
         detokenize: decode output text (off for benchmarks that only count tokens).
+        logprobs: report each sampled token's log-probability under the model (raw
+            logits, before temperature and filters) and this many most likely
+            alternatives (None: off; 0: the sampled token only; at most 20).
     """
 
     temperature: float = 1.0
@@ -42,8 +45,11 @@ class SamplingParams:
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False
     detokenize: bool = True
+    logprobs: int | None = None
 
     def __post_init__(self) -> None:
+        if self.logprobs is not None and not 0 <= self.logprobs <= MAX_LOGPROBS:
+            raise UserError(f"logprobs must be in [0, {MAX_LOGPROBS}], got {self.logprobs}")
         if self.temperature < 0:
             raise UserError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -57,6 +63,8 @@ class SamplingParams:
         self.stop = tuple(self.stop)
         self.stop_token_ids = tuple(self.stop_token_ids)
 
+
+MAX_LOGPROBS = 20
 
 _M1 = 0x5851F42D4C957F2D  # odd 64-bit constants that fit int64
 _M2 = 0x14057B7EF767814F

@@ -52,6 +52,8 @@ class Sequence:
         self.num_host_cached_tokens = 0  # of those, copied back from the host tier
         self.last_host_hit_tokens = 0  # host-tier hits of the latest admission
         self.session_id: str | None = None
+        # per output token, when params.logprobs is set: (logprob, [(token, logprob), ...])
+        self.logprobs: list[tuple[float, list[tuple[int, float]]]] = []
         self.block_table: list[int] = []
         self.block_hashes: list[bytes] = []
         self.num_skips = 0

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..sampling import SamplingParams
+from ..sampling import MAX_LOGPROBS, SamplingParams
+
+MAX_N = 8  # choices per OpenAI request
 
 
 class _Open(BaseModel):
@@ -59,10 +61,12 @@ class ChatRequest(_Open):
     top_k: int = Field(default=0, ge=0)
     seed: int | None = None
     stop: str | list[str] | None = None
-    n: int = Field(default=1, ge=1, le=1)
+    n: int = Field(default=1, ge=1, le=MAX_N)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
 
     def template_messages(self) -> list[dict[str, Any]]:
         out = []
@@ -80,8 +84,11 @@ class ChatRequest(_Open):
 
     def sampling(self, room: int) -> SamplingParams:
         want = self.max_completion_tokens or self.max_tokens or room
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
         return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                              seed=self.seed, stop=_stops(self.stop), max_tokens=min(want, room))
+                              seed=self.seed, stop=_stops(self.stop), max_tokens=min(want, room),
+                              logprobs=(self.top_logprobs or 0) if self.logprobs else None)
 
 
 def _template_call(call: dict[str, Any]) -> dict[str, Any]:
@@ -104,14 +111,15 @@ class CompletionRequest(_Open):
     top_k: int = Field(default=0, ge=0)
     seed: int | None = None
     stop: str | list[str] | None = None
-    n: int = Field(default=1, ge=1, le=1)
+    n: int = Field(default=1, ge=1, le=MAX_N)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
 
     def sampling(self, room: int) -> SamplingParams:
         return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
                               seed=self.seed, stop=_stops(self.stop),
-                              max_tokens=min(self.max_tokens, room))
+                              max_tokens=min(self.max_tokens, room), logprobs=self.logprobs)
 
 
 class AnthropicMessage(_Open):

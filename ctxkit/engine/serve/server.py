@@ -1,17 +1,23 @@
 """``ctxkit serve``: the engine over HTTP, OpenAI- and Anthropic-compatible.
 
-Owns the routes: ``/v1/chat/completions``, ``/v1/completions``, ``/v1/models`` (OpenAI),
-``/v1/messages`` (Anthropic), streamed as server-sent events or not; ``/health``; and
-``/metrics`` in Prometheus text (prefix hit rate, KV occupancy, queue depth,
-preemptions). Usage reports the engine's measured cached prompt tokens in each protocol's
-own field: ``usage.prompt_tokens_details.cached_tokens`` (OpenAI) and
-``usage.cache_read_input_tokens`` (Anthropic, whose ``input_tokens`` excludes them).
+Owns the routes: ``/v1/chat/completions``, ``/v1/completions``, ``/v1/models`` (OpenAI,
+with ``n`` choices, ``logprobs``/``top_logprobs`` and tool calls, streamed or not),
+``/v1/messages`` (Anthropic, tool use streamed too); ``/health``; and ``/metrics`` in
+Prometheus text (queue depth, running/waiting, KV occupancy per tier, prefix hits per tier,
+tokens per second, preemptions). An ``X-Session-Id`` header names an agent session whose
+prefix the engine evicts last. Usage reports the engine's measured cached prompt tokens in
+each protocol's own field: ``usage.prompt_tokens_details.cached_tokens`` (OpenAI) and
+``usage.cache_read_input_tokens`` (Anthropic, whose ``input_tokens`` excludes them), and
+the part copied back from the host tier beside it (``cached_tokens_host``,
+``cache_read_input_tokens_host``). Shutting down lets requests in flight finish for
+``drain_s`` seconds, then fails the rest with a 503.
 Bad requests get a 4xx in the protocol's error shape. Knows nothing of the engine's
 internals beyond LLM and AsyncEngine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -24,9 +30,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ..._errors import UserError
-from ..async_engine import AsyncEngine
+from ..async_engine import AsyncEngine, EngineClosed
 from ..llm import LLM, RequestOutput
 from ..sampling import SamplingParams
+from .choices import (
+    ToolStream,
+    chat_logprobs,
+    choice_params,
+    completion_logprobs,
+    merged,
+)
 from .protocol import ChatRequest, CompletionRequest, MessagesRequest
 from .streaming import Deltas, anthropic_events, sse
 
@@ -48,27 +61,31 @@ def _error(path: str, status: int, message: str, kind: str) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def openai_usage(out: RequestOutput) -> dict[str, Any]:
-    return {"prompt_tokens": out.num_prompt_tokens, "completion_tokens": len(out.token_ids),
-            "total_tokens": out.num_prompt_tokens + len(out.token_ids),
-            "prompt_tokens_details": {"cached_tokens": out.num_cached_tokens}}
+def openai_usage(out: RequestOutput, completion_tokens: int | None = None) -> dict[str, Any]:
+    done = len(out.token_ids) if completion_tokens is None else completion_tokens
+    return {"prompt_tokens": out.num_prompt_tokens, "completion_tokens": done,
+            "total_tokens": out.num_prompt_tokens + done,
+            "prompt_tokens_details": {"cached_tokens": out.num_cached_tokens,
+                                      "cached_tokens_host": out.num_host_cached_tokens}}
 
 
 def anthropic_usage(out: RequestOutput) -> dict[str, Any]:
     return {"input_tokens": out.num_prompt_tokens - out.num_cached_tokens,
             "output_tokens": len(out.token_ids), "cache_read_input_tokens": out.num_cached_tokens,
-            "cache_creation_input_tokens": 0}
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens_host": out.num_host_cached_tokens}
 
 
-def build_app(llm: LLM, *, served_name: str | None = None) -> FastAPI:
-    """The FastAPI app serving ``llm`` (stepped by one background thread)."""
+def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0) -> FastAPI:
+    """The FastAPI app serving ``llm`` (stepped by one background thread); on shutdown,
+    requests in flight get ``drain_s`` seconds to finish."""
     engine = AsyncEngine(llm)
     name = served_name or llm.model_name
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        engine.close()
+        await asyncio.to_thread(engine.close, drain_s)
 
     app = FastAPI(title="ctxkit serve", version="0.1.0", lifespan=lifespan)
     app.state.engine = engine
@@ -77,6 +94,12 @@ def build_app(llm: LLM, *, served_name: str | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error(request.url.path, exc.status, exc.message, exc.kind)
+
+    @app.exception_handler(EngineClosed)
+    async def _closed(request: Request, exc: EngineClosed) -> JSONResponse:
+        kind = "overloaded_error" if request.url.path.startswith("/v1/messages") \
+            else "server_error"
+        return _error(request.url.path, 503, str(exc), kind)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,12 +126,29 @@ def build_app(llm: LLM, *, served_name: str | None = None) -> FastAPI:
             raise ApiError(400, str(exc)) from exc
         return ids, params
 
-    async def final(ids: list[int], params: SamplingParams) -> RequestOutput:
+    def session(request: Request) -> str | None:
+        return request.headers.get("x-session-id") or None
+
+    async def final(ids: list[int], params: SamplingParams, sid: str | None = None
+                    ) -> RequestOutput:
         last = None
-        async for out in engine.generate(ids, params):
+        async for out in engine.generate(ids, params, session_id=sid):
             last = out
         assert last is not None
         return last
+
+    async def finals(ids: list[int], params: SamplingParams, n: int, sid: str | None
+                     ) -> list[RequestOutput]:
+        return list(await asyncio.gather(*[final(ids, p, sid)
+                                           for p in choice_params(params, n)]))
+
+    def streams(ids: list[int], params: SamplingParams, n: int, sid: str | None
+                ) -> AsyncIterator[tuple[int, RequestOutput]]:
+        return merged([engine.generate(ids, p, session_id=sid)
+                       for p in choice_params(params, n)])
+
+    def decode1(token: int) -> str:
+        return str(llm.tokenizer.decode([token]))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -116,11 +156,14 @@ def build_app(llm: LLM, *, served_name: str | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
-        s = llm.stats()
+        s = {**llm.stats(), "requests": engine.num_requests,
+             "generation_tokens_per_second": engine.tokens_per_second()}
+        s["host_kv_occupancy"] = (s["host_kv_blocks_used"] / s["host_kv_blocks_total"]
+                                  if s["host_kv_blocks_total"] else 0.0)
         lines = []
         for key, kind, help_ in _METRICS:
             lines += [f"# HELP ctxkit_{key} {help_}", f"# TYPE ctxkit_{key} {kind}",
-                      f"ctxkit_{key} {s[key] if key in s else engine.num_requests}"]
+                      f"ctxkit_{key} {s[key]}"]
         return PlainTextResponse("\n".join(lines) + "\n")
 
     @app.get("/v1/models")
@@ -130,56 +173,64 @@ def build_app(llm: LLM, *, served_name: str | None = None) -> FastAPI:
                                             "max_model_len": llm.config.max_model_len}]}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(req: ChatRequest) -> Any:
+    async def chat(req: ChatRequest, request: Request) -> Any:
         check_model(req.model)
         ids, params = prepare(lambda: (llm.apply_chat_template(req.template_messages(),
                                                                req.tools), req.sampling))
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        sid = session(request)
         if req.stream:
             usage = bool((req.stream_options or {}).get("include_usage"))
-            return _stream(_chat_chunks(engine.generate(ids, params), rid, name, params, usage))
-        out = await final(ids, params)
+            return _stream(_chat_chunks(streams(ids, params, req.n, sid), rid, name, params,
+                                        usage, req.n, bool(req.tools), decode1))
+        outs = await finals(ids, params, req.n, sid)
         from ...backends._local import parse_tool_calls
 
-        text, calls = parse_tool_calls(out.text) if req.tools else (out.text, [])
-        message: dict[str, Any] = {"role": "assistant", "content": text}
-        finish = _OPENAI_FINISH.get(out.finish_reason or "", "stop")
-        if calls:
-            message["tool_calls"] = [{"id": c.id, "type": "function", "function": {
-                "name": c.name, "arguments": json.dumps(c.arguments)}} for c in calls]
-            finish = "tool_calls"
+        choices = []
+        for i, out in enumerate(outs):
+            text, calls = parse_tool_calls(out.text) if req.tools else (out.text, [])
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            finish = _OPENAI_FINISH.get(out.finish_reason or "", "stop")
+            if calls:
+                message["tool_calls"] = [_openai_call(c) for c in calls]
+                finish = "tool_calls"
+            choices.append({"index": i, "message": message, "finish_reason": finish,
+                            "logprobs": chat_logprobs(out, decode1)})
         return {"id": rid, "object": "chat.completion", "created": int(time.time()),
-                "model": name, "choices": [{"index": 0, "message": message,
-                                            "finish_reason": finish, "logprobs": None}],
-                "usage": openai_usage(out)}
+                "model": name, "choices": choices,
+                "usage": openai_usage(outs[0], sum(len(o.token_ids) for o in outs))}
 
     @app.post("/v1/completions", response_model=None)
-    async def completions(req: CompletionRequest) -> Any:
+    async def completions(req: CompletionRequest, request: Request) -> Any:
         check_model(req.model)
         ids, params = prepare(lambda: (llm.encode(req.prompt), req.sampling))
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
+        sid = session(request)
         if req.stream:
             usage = bool((req.stream_options or {}).get("include_usage"))
-            return _stream(_completion_chunks(engine.generate(ids, params), rid, name, params,
-                                              usage))
-        out = await final(ids, params)
+            return _stream(_completion_chunks(streams(ids, params, req.n, sid), rid, name,
+                                              params, usage, req.n, decode1))
+        outs = await finals(ids, params, req.n, sid)
         return {"id": rid, "object": "text_completion", "created": int(time.time()),
-                "model": name, "choices": [{"index": 0, "text": out.text, "logprobs": None,
-                                            "finish_reason": _OPENAI_FINISH.get(
-                                                out.finish_reason or "", "stop")}],
-                "usage": openai_usage(out)}
+                "model": name, "choices": [
+                    {"index": i, "text": out.text,
+                     "logprobs": completion_logprobs(out, decode1),
+                     "finish_reason": _OPENAI_FINISH.get(out.finish_reason or "", "stop")}
+                    for i, out in enumerate(outs)],
+                "usage": openai_usage(outs[0], sum(len(o.token_ids) for o in outs))}
 
     @app.post("/v1/messages", response_model=None)
-    async def messages(req: MessagesRequest) -> Any:
+    async def messages(req: MessagesRequest, request: Request) -> Any:
         check_model(req.model)
         ids, params = prepare(lambda: (llm.apply_chat_template(req.template_messages(),
                                                                req.template_tools()),
                                        req.sampling))
         mid = f"msg_{uuid.uuid4().hex[:24]}"
+        sid = session(request)
         if req.stream:
-            return _stream(anthropic_events(engine.generate(ids, params), mid, name, params,
-                                            anthropic_usage))
-        out = await final(ids, params)
+            return _stream(anthropic_events(engine.generate(ids, params, session_id=sid), mid,
+                                            name, params, anthropic_usage, bool(req.tools)))
+        out = await final(ids, params, sid)
         from ...backends._local import parse_tool_calls
 
         text, calls = parse_tool_calls(out.text) if req.tools else (out.text, [])
@@ -201,45 +252,78 @@ def _stream(events: AsyncIterator[str]) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache"})
 
 
-async def _chat_chunks(outs: AsyncIterator[RequestOutput], rid: str, model: str,
-                       params: SamplingParams, include_usage: bool) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        return sse({"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": model, "choices": [{"index": 0, "delta": delta,
-                                                 "finish_reason": finish, "logprobs": None}]})
+def _openai_call(call: Any, index: int | None = None) -> dict[str, Any]:
+    out = {"id": call.id, "type": "function",
+           "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}
+    return out if index is None else {"index": index, **out}
 
-    yield chunk({"role": "assistant", "content": ""})
-    deltas = Deltas(params.stop)
-    last = None
-    async for out in outs:
-        last = out
-        text = deltas.next(out)
-        if text:
-            yield chunk({"content": text})
-    assert last is not None
-    yield chunk({}, _OPENAI_FINISH.get(last.finish_reason or "", "stop"))
-    if include_usage:
+
+async def _chat_chunks(outs: AsyncIterator[tuple[int, RequestOutput]], rid: str, model: str,
+                       params: SamplingParams, include_usage: bool, n: int, tools: bool,
+                       decode: Any) -> AsyncIterator[str]:
+    def chunk(i: int, delta: dict[str, Any], finish: str | None = None,
+              logprobs: Any = None) -> str:
+        return sse({"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": model, "choices": [{"index": i, "delta": delta,
+                                                 "finish_reason": finish,
+                                                 "logprobs": logprobs}]})
+
+    for i in range(n):
+        yield chunk(i, {"role": "assistant", "content": ""})
+    deltas = [Deltas(params.stop) for _ in range(n)]
+    held = [ToolStream() if tools else None for _ in range(n)]
+    sent = [0] * n
+    last: dict[int, RequestOutput] = {}
+    async for i, out in outs:
+        last[i] = out
+        text = deltas[i].next(out)
+        hold = held[i]
+        if hold is not None:
+            text = hold.feed(text)
+        lps = chat_logprobs(out, decode, sent[i])
+        sent[i] = len(out.token_ids)
+        if text or (lps and lps["content"]):
+            yield chunk(i, {"content": text}, logprobs=lps)
+        if out.finished:
+            finish = _OPENAI_FINISH.get(out.finish_reason or "", "stop")
+            if hold is not None:
+                rest, calls = hold.finish()
+                if rest:
+                    yield chunk(i, {"content": rest})
+                if calls:
+                    yield chunk(i, {"tool_calls": [_openai_call(c, k)
+                                                   for k, c in enumerate(calls)]})
+                    finish = "tool_calls"
+            yield chunk(i, {}, finish)
+    if include_usage and last:
         yield sse({"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
-                   "model": model, "choices": [], "usage": openai_usage(last)})
+                   "model": model, "choices": [], "usage": openai_usage(
+                       last[0], sum(len(o.token_ids) for o in last.values()))})
     yield "data: [DONE]\n\n"
 
 
-async def _completion_chunks(outs: AsyncIterator[RequestOutput], rid: str, model: str,
-                             params: SamplingParams, include_usage: bool
-                             ) -> AsyncIterator[str]:
-    deltas = Deltas(params.stop)
-    last = None
-    async for out in outs:
-        last = out
-        text = deltas.next(out)
+async def _completion_chunks(outs: AsyncIterator[tuple[int, RequestOutput]], rid: str,
+                             model: str, params: SamplingParams, include_usage: bool, n: int,
+                             decode: Any) -> AsyncIterator[str]:
+    deltas = [Deltas(params.stop) for _ in range(n)]
+    sent, offset = [0] * n, [0] * n
+    last: dict[int, RequestOutput] = {}
+    async for i, out in outs:
+        last[i] = out
+        text = deltas[i].next(out)
+        lps = completion_logprobs(out, decode, sent[i], offset[i])
+        if lps:
+            offset[i] += sum(len(t) for t in lps["tokens"])
+        sent[i] = len(out.token_ids)
         finish = _OPENAI_FINISH.get(out.finish_reason or "", "stop") if out.finished else None
-        if text or finish:
+        if text or finish or (lps and lps["tokens"]):
             yield sse({"id": rid, "object": "text_completion", "created": int(time.time()),
-                       "model": model, "choices": [{"index": 0, "text": text, "logprobs": None,
+                       "model": model, "choices": [{"index": i, "text": text, "logprobs": lps,
                                                     "finish_reason": finish}]})
-    if include_usage and last is not None:
+    if include_usage and last:
         yield sse({"id": rid, "object": "text_completion", "created": int(time.time()),
-                   "model": model, "choices": [], "usage": openai_usage(last)})
+                   "model": model, "choices": [], "usage": openai_usage(
+                       last[0], sum(len(o.token_ids) for o in last.values()))})
     yield "data: [DONE]\n\n"
 
 
@@ -247,14 +331,24 @@ _METRICS = [
     ("prefix_hit_rate", "gauge", "Share of prompt tokens served from the prefix cache."),
     ("prompt_tokens", "counter", "Prompt tokens admitted."),
     ("cached_prompt_tokens", "counter", "Prompt tokens whose KV came from the prefix cache."),
+    ("cached_prompt_tokens_device", "counter", "Cached prompt tokens found in the GPU pool."),
+    ("cached_prompt_tokens_host", "counter", "Cached prompt tokens copied back from host."),
     ("generated_tokens", "counter", "Tokens generated."),
+    ("generation_tokens_per_second", "gauge", "Tokens generated per second, last 10 s."),
     ("kv_occupancy", "gauge", "Share of KV blocks held by running requests."),
     ("kv_blocks_total", "gauge", "KV blocks in the pool."),
     ("kv_blocks_used", "gauge", "KV blocks held by running requests."),
     ("kv_blocks_cached", "gauge", "Unreferenced KV blocks kept for prefix hits."),
+    ("host_kv_occupancy", "gauge", "Share of host-tier blocks holding evicted prefixes."),
+    ("host_kv_blocks_total", "gauge", "Blocks in the host-memory prefix tier."),
+    ("host_kv_blocks_used", "gauge", "Host-tier blocks holding evicted prefix blocks."),
+    ("host_swapped_out_blocks", "counter", "Blocks copied from the pool to the host tier."),
+    ("host_swapped_in_blocks", "counter", "Blocks copied back from the host tier."),
+    ("active_sessions", "gauge", "Sessions whose prefix is protected from eviction."),
     ("waiting", "gauge", "Requests waiting for admission (queue depth)."),
     ("running", "gauge", "Requests running."),
     ("preemptions", "counter", "Requests preempted (recomputed later) for lack of KV."),
+    ("recomputed_tokens", "counter", "Tokens recomputed after preemptions."),
     ("evictions", "counter", "Cached KV blocks evicted."),
     ("requests", "counter", "Requests received."),
 ]

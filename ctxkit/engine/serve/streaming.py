@@ -46,11 +46,15 @@ class Deltas:
 
 async def anthropic_events(outs: AsyncIterator[RequestOutput], mid: str, model: str,
                            params: SamplingParams,
-                           usage: Callable[[RequestOutput], dict[str, Any]]
-                           ) -> AsyncIterator[str]:
+                           usage: Callable[[RequestOutput], dict[str, Any]],
+                           tools: bool = False) -> AsyncIterator[str]:
     """Anthropic's streaming events; message_start waits for admission so that its usage
-    carries the measured cached tokens."""
+    carries the measured cached tokens. With ``tools``, a ``<tool_call>`` in the reply
+    becomes a ``tool_use`` block (its input as one ``input_json_delta``)."""
+    from .choices import ToolStream
+
     deltas = Deltas(params.stop)
+    held = ToolStream() if tools else None
     first = True
     last = None
     async for out in outs:
@@ -65,14 +69,30 @@ async def anthropic_events(outs: AsyncIterator[RequestOutput], mid: str, model: 
                        "content_block": {"type": "text", "text": ""}}, "content_block_start")
             first = False
         text = deltas.next(out)
+        if held is not None:
+            text = held.feed(text)
         if text:
             yield sse({"type": "content_block_delta", "index": 0,
                        "delta": {"type": "text_delta", "text": text}}, "content_block_delta")
     assert last is not None
+    rest, calls = held.finish() if held is not None else ("", [])
+    if rest:
+        yield sse({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": rest}}, "content_block_delta")
     yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    for k, call in enumerate(calls, start=1):
+        yield sse({"type": "content_block_start", "index": k, "content_block": {
+            "type": "tool_use", "id": call.id, "name": call.name, "input": {}}},
+            "content_block_start")
+        yield sse({"type": "content_block_delta", "index": k, "delta": {
+            "type": "input_json_delta", "partial_json": json.dumps(call.arguments)}},
+            "content_block_delta")
+        yield sse({"type": "content_block_stop", "index": k}, "content_block_stop")
     reason = {"length": "max_tokens"}.get(last.finish_reason or "", "end_turn")
     if last.matched_stop is not None:
         reason = "stop_sequence"
+    if calls:
+        reason = "tool_use"
     yield sse({"type": "message_delta", "delta": {"stop_reason": reason,
                                                   "stop_sequence": last.matched_stop},
                "usage": usage(last)}, "message_delta")
