@@ -200,7 +200,7 @@ def load_trace(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES
         else:
             if fast.schema_version <= SCHEMA_VERSION:  # type: ignore[attr-defined]
                 records.append(fast if with_blocks else CallRecord.model_construct(
-                    **dict(fast), blocks=[], dropped=[]))
+                    **{**fast.__dict__, "blocks": [], "dropped": []}))
                 continue
         try:
             raw = json.loads(line.decode("utf-8"))
