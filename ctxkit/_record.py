@@ -189,7 +189,7 @@ def load_trace(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES
     lines = data.split(b"\n")  # decoded line by line: a bad byte is one bad line
     cut = lines[-1]  # after the last newline: "" when the file ends with one
     records: list[CallRecord] = []
-    model = CallRecord if with_blocks else _summary_model()
+    model: type[BaseModel] = CallRecord if with_blocks else _summary_model()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -199,8 +199,9 @@ def load_trace(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES
             pass  # the careful path below names what is wrong
         else:
             if fast.schema_version <= SCHEMA_VERSION:  # type: ignore[attr-defined]
-                records.append(fast if with_blocks else CallRecord.model_construct(
-                    **{**fast.__dict__, "blocks": [], "dropped": []}))
+                records.append(fast if isinstance(fast, CallRecord) else
+                               CallRecord.model_construct(
+                                   **{**fast.__dict__, "blocks": [], "dropped": []}))
                 continue
         try:
             raw = json.loads(line.decode("utf-8"))

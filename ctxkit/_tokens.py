@@ -145,7 +145,8 @@ class TiktokenTokenizer:
         self._enc = tiktoken_encoding(encoding)
 
     def encode(self, text: str) -> list[int]:
-        return self._enc.encode(text, disallowed_special=())
+        ids: list[int] = self._enc.encode(text, disallowed_special=())
+        return ids
 
     def count(self, text: str) -> int:
         return len(self._enc.encode(text, disallowed_special=()))
