@@ -136,6 +136,7 @@ class SessionAudit:
     warnings: list[str] = field(default_factory=list)
     shared_prefix_tokens: int = 0
     shared_prefix_saving_usd: float = 0.0
+    rewrite_saving_usd: float = 0.0  # what an append-only history would keep cacheable
 
     @property
     def num_calls(self) -> int:
@@ -263,6 +264,8 @@ class AuditReport:
                 "shared_prefix_saving_usd": sum(s.shared_prefix_saving_usd
                                                 for s in self.sessions),
                 "warnings": sum(len(s.warnings) for s in self.sessions),
+                "history_rewrite_saving_usd": sum(s.rewrite_saving_usd
+                                                  for s in self.sessions),
             },
             "sessions": [s.to_dict() for s in self.sessions],
             "errors": [{"path": p, "error": e} for p, e in self.errors],

@@ -96,10 +96,11 @@ def summary(r: AuditReport) -> str:
                  f"reusable)  ·  duplicate tool outputs {dup:,} tokens")
     rewrites = r.causes().get("history processor rewrote old output")
     if rewrites:
+        usd = sum(s.rewrite_saving_usd for s in r.sessions)
         lines.append(f"history rewrites {rewrites['count']} calls rewrote old outputs "
                      f"({rewrites['tokens_lost']:,} tokens of earlier prompts re-sent "
-                     "uncached); an append-only history (compacting at milestones) keeps "
-                     "them cacheable")
+                     f"uncached, {_usd(usd)} over cache reads); an append-only history "
+                     "(compacting at milestones) keeps them cacheable")
     shared = sum(s.shared_prefix_tokens for s in r.sessions)
     if shared:
         n = sum(1 for s in r.sessions if s.shared_prefix_tokens)

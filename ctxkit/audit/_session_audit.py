@@ -23,6 +23,7 @@ from ._analyze import (
     prefix_tokens,
     preview,
 )
+from ._causes import HISTORY_REWRITE
 from ._count import SegmentCounter
 from ._estimate import Scrubber, Simulator, ctxkit_blocks, recorded_blocks
 from ._model import CallFigures, Duplicate, SessionAudit
@@ -160,6 +161,10 @@ class SessionAuditor:
                              "cached; the recorded estimate assumes breakpoints after system + "
                              "tools and on the last block")
         self._gaps(out)
+        if out.prices_known:
+            p = self.profile.prices
+            lost = sum(k.tokens_lost for k in out.killers if k.cause == HISTORY_REWRITE)
+            out.rewrite_saving_usd = lost * (p.input - p.cache_read) / 1_000_000
         self.window.clear()
         return out
 

@@ -52,6 +52,26 @@ def test_sweagent_prompts_as_sent_show_the_history_processor(tmp_path: Path,
     rewrites = report.causes()[REWRITE]
     assert rewrites["count"] == 5 and rewrites["tokens_lost"] == sum(
         k.tokens_lost for k in s.killers)
+    p = profile_for("gpt-4.1").prices  # the model the file names
+    assert report.sessions[0].rewrite_saving_usd == pytest.approx(
+        rewrites["tokens_lost"] * (p.input - p.cache_read) / 1e6)
+
+
+def test_request_log_usage_is_measured(tmp_path: Path) -> None:
+    """A proxy-style log line holds the request and the provider's response usage."""
+    lines = []
+    history = [{"role": "user", "content": S.TASK}]
+    for k in range(3):
+        lines.append({"request": {"model": "claude-sonnet-4-5", "system": S.SYSTEM,
+                                  "messages": list(history)},
+                      "response": {"usage": {"input_tokens": 10, "cache_read_input_tokens":
+                                             900 * k, "cache_creation_input_tokens": 50}}})
+        history += [{"role": "assistant", "content": f"step {k}"},
+                    {"role": "user", "content": S.listing(k, 10)}]
+    (s,) = audit(S.write(tmp_path / "proxy.jsonl", lines, jsonl=True)).sessions
+    assert s.format == "anthropic" and s.measured.calls == 3
+    assert s.measured.cache_read_tokens == 2700
+    assert s.measured.input_tokens == 3 * 60 + 2700
 
 
 def test_sweagent_tokens_sent_gap_over_10_percent_is_a_warning(tmp_path: Path) -> None:
