@@ -62,6 +62,7 @@ def _pair(a: float, b: float, fmt: str) -> str:
 
 
 def _usd(x: float) -> str:
+    x = 0.0 if abs(x) < 5e-5 else x  # no "$-0.0000" from float noise
     return f"${x:,.4f}" if abs(x) < 100 else f"${x:,.2f}"
 
 
