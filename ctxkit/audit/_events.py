@@ -113,7 +113,7 @@ def load_openhands_output(item: Path, doc: dict[str, Any], n: int) -> RecordedSe
             msg = {"role": "tool", "tool_call_id": call_id, "content": e.get("content")} \
                 if call_id else {"role": "user", "content": e.get("content")}
             conv.add(openai_items(msg, k, where="history", user_category="observation"),
-                     msg["role"])
+                     "tool" if call_id else "user")
         elif e.get("source") == "user" and e.get("action") == "message":
             conv.add(openai_items({"role": "user", "content": args.get("content")}, k,
                                   where="history"), "user")

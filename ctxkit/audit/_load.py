@@ -308,7 +308,7 @@ def _usage_of(raw: dict[str, Any]) -> Any:
     for key in ("response", "result"):
         inner = raw.get(key)
         if isinstance(inner, dict):
-            body = inner.get("body") if isinstance(inner.get("body"), dict) else inner
+            body = inner["body"] if isinstance(inner.get("body"), dict) else inner
             if "usage" in body:
                 return body["usage"]
     return raw.get("usage")

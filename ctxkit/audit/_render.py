@@ -98,10 +98,13 @@ def summary(r: AuditReport) -> str:
     rewrites = r.causes().get("history processor rewrote old output")
     if rewrites:
         usd = sum(s.rewrite_saving_usd for s in r.sessions)
+        priced = any(s.prices_known and any(k.cause == "history processor rewrote old output"
+                                            for k in s.killers) for s in r.sessions)
+        cost = f", {_usd(usd)} over cache reads" if priced else ", prices unknown"
         lines.append(f"history rewrites {rewrites['count']} calls rewrote old outputs "
                      f"({rewrites['tokens_lost']:,} tokens of earlier prompts re-sent "
-                     f"uncached, {_usd(usd)} over cache reads); an append-only history "
-                     "(compacting at milestones) keeps them cacheable")
+                     f"uncached{cost}); an append-only history (compacting at milestones) "
+                     "keeps them cacheable")
     shared = sum(s.shared_prefix_tokens for s in r.sessions)
     if shared:
         n = sum(1 for s in r.sessions if s.shared_prefix_tokens)
