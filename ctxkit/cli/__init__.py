@@ -1,7 +1,7 @@
 """The ``ctxkit`` command line: demo, report, audit (and room for more).
 
 Owns the top-level parser and dispatch only. One module per command holds its options
-and entry (``ctxkit.cli.demo``, ``report``, ``audit``, ``memory``, ``serve``); the work
+and entry (``ctxkit.cli.demo``, ``report``, ``audit``, ``memory``, ``proxy``, ``serve``); the work
 itself lives in the role packages. Heavy imports (torch, the engine) load only when run.
 """
 
@@ -30,6 +30,9 @@ commands:
            outputs, measured usage, and what ctxkit's ordering would save.
   memory   operate a memory store by URL: list, show, audit (who wrote/read/revoked what,
            when, why) and revoke records by id, source or time window.
+  proxy    an HTTP proxy for agents not written on ctxkit (Claude Code, Codex CLI, LangChain
+           apps): point their base URL at it for per-call records, live cache-killer lines,
+           a live report page and Prometheus metrics (needs: pip install 'ctxkit[proxy]').
   serve    serve a local Hugging Face model directory on ctxkit's own paged-KV engine with
            OpenAI- and Anthropic-compatible endpoints that report real cached tokens
            (needs: pip install 'ctxkit[engine]').
@@ -49,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .audit import add_arguments as audit_args
     from .demo import add_arguments as demo_args
     from .memory import add_arguments as memory_args
+    from .proxy import add_arguments as proxy_args
     from .report import add_arguments as report_args
     from .serve import add_arguments as serve_args
 
@@ -61,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     memory_args(sub.add_parser("memory", help="inspect, audit and revoke records of a memory "
                                "store (operators)",
                                formatter_class=argparse.RawDescriptionHelpFormatter))
+    proxy_args(sub.add_parser("proxy", help="HTTP proxy recording other agents' model calls "
+                              "(Anthropic / OpenAI APIs)",
+                              formatter_class=argparse.RawDescriptionHelpFormatter))
     serve_args(sub.add_parser("serve", help="serve a local model (OpenAI/Anthropic-compatible "
                               "HTTP) on the bundled paged-KV engine",
                               formatter_class=argparse.RawDescriptionHelpFormatter))

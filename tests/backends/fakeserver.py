@@ -56,6 +56,7 @@ class Seen:
     body: dict[str, Any]
     headers: dict[str, str]
     status: int = 0
+    raw: bytes = b""  # the body as received, for byte-for-byte checks
 
 
 @dataclass
@@ -194,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         body = json.loads(raw or b"{}")
-        seen = Seen(path, body, {k.lower(): v for k, v in self.headers.items()})
+        seen = Seen(path, body, {k.lower(): v for k, v in self.headers.items()}, raw=raw)
         with self.fake._lock:
             self.fake.requests.append(seen)
         status, payload, stream, fault = self.fake.handle(path, body)
