@@ -19,6 +19,7 @@ from ._recorder import Recorder
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 REFRESH_S = 5
+WAIT_S = 5.0  # a page waits this long at most for the calls still being recorded
 PROM = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -27,7 +28,7 @@ class Pages:
         self.recorder = recorder
 
     async def serve(self, path: str, scope: MutableMapping[str, Any], send: Send) -> None:
-        await asyncio.to_thread(self.recorder.wait_idle, 2.0)
+        await asyncio.to_thread(self.recorder.wait_idle, WAIT_S)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if path in ("/ctxkit", "/ctxkit/"):
             body = await asyncio.to_thread(self.html, query.get("session", [None])[0])

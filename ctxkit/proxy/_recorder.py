@@ -47,10 +47,13 @@ class Recorder:
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._idle = threading.Condition()
         self._outstanding = 0
+        self._open = 0
         self._counts: dict[str, Any] = {}
         self._thread = threading.Thread(target=self._work, name="ctxkit-proxy-recorder",
                                         daemon=True)
         self._thread.start()
+        # load the vocabulary now (a second or two), not while the first call waits for it
+        self._submit(lambda: get_tokenizer("o200k_base").count("warm up"))
 
     # -- called from the event loop: cheap, never blocks ---------------------------------
 
@@ -59,6 +62,8 @@ class Recorder:
         with self.lock:
             self._next += 1
             call = self._next
+        with self._idle:
+            self._open += 1  # until its reply is recorded: wait_idle waits for it too
         self._submit(lambda: self._begin(call, route, body, session, started, changed))
         return call
 
@@ -66,8 +71,8 @@ class Recorder:
                chunks: list[bytes], error: str | None, latency_s: float,
                first_byte_s: float | None) -> None:
         if call is not None:
-            self._submit(lambda: self._finish(call, status, headers, chunks, error, latency_s,
-                                              first_byte_s))
+            self._submit(lambda: self._finish_and_close(call, status, headers, chunks, error,
+                                                        latency_s, first_byte_s))
 
     def fail(self, call: int | None, error: str) -> None:
         self.finish(call, 0, {}, [], error, 0.0, None)
@@ -80,10 +85,11 @@ class Recorder:
         return add_breakpoints(body, self._profile, self._counter)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every call handed over so far is recorded; False on timeout."""
+        """Block until every call begun so far is recorded (its reply ended and analysed);
+        False on timeout."""
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._outstanding:
+            while self._outstanding or self._open:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -158,6 +164,13 @@ class Recorder:
             log.warning("cache killer: session %s call %d: %s block %s (%s): %s; %s tokens "
                         "lost", s.id, p.index, p.drift.layer, p.drift.key, where,
                         p.drift.cause, f"{p.drift.tokens_invalidated:,}")
+
+    def _finish_and_close(self, call: int, *args: Any) -> None:
+        try:
+            self._finish(call, *args)
+        finally:
+            with self._idle:
+                self._open -= 1
 
     def _finish(self, call: int, status: int, headers: dict[str, str], chunks: list[bytes],
                 error: str | None, latency_s: float, first_byte_s: float | None) -> None:
