@@ -58,7 +58,7 @@ class ProxyConfig:
                 raise UserError(f"{name} must be > 0 (seconds)")
         if not 0 <= self.port <= 65535:
             raise UserError(f"port {self.port} is not a TCP port (0-65535)")
-        self.upstream_url  # validate now, not at the first request
+        _ = self.upstream_url  # validate now, not at the first request
         if self.trace is not None:
             Path(self.trace).parent.mkdir(parents=True, exist_ok=True)
 

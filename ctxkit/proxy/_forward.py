@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .._errors import require
-
 from ._config import ProxyConfig
 from ._pages import Pages
 from ._recorder import Recorder

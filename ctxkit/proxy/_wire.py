@@ -15,6 +15,7 @@ import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .._block import Block
@@ -144,7 +145,7 @@ def _anthropic_units(data: dict[str, Any]) -> list[Unit]:
     units: list[Unit] = [(("tools",), tools, lambda: tool_items(tools)),
                          (("system",), system, lambda: _anthropic_system(system))]
     for i, msg in enumerate(data.get("messages") or []):
-        units.append((("msg", i), msg, lambda i=i, msg=msg: _anthropic_message(i, msg)))
+        units.append((("msg", i), msg, partial(_anthropic_message, i, msg)))
     return units
 
 
@@ -180,12 +181,13 @@ def _chat_units(data: dict[str, Any]) -> list[Unit]:
             msgs[head].get("role") in ("system", "developer"):
         head += 1
     tools = data.get("tools")
-    units: list[Unit] = [(("msg", i), m, lambda i=i, m=m: openai_items(m, i))
+    units: list[Unit] = [(("msg", i), m, partial(openai_items, m, i))
                          for i, m in enumerate(msgs[:head])]
     units.append((("tools",), tools, lambda: tool_items(tools)))
     for i, m in enumerate(msgs[head:], start=head):
-        units.append((("msg", i), m, lambda i=i, m=m: openai_items(
-            m if isinstance(m, dict) else {"role": "user", "content": as_recorded(m)}, i)))
+        units.append((("msg", i), m, partial(
+            openai_items, m if isinstance(m, dict) else {"role": "user",
+                                                         "content": as_recorded(m)}, i)))
     return units
 
 
@@ -202,7 +204,7 @@ def _responses_units(data: dict[str, Any]) -> list[Unit]:
                    content=text_of(instructions)), "instructions")]),
         (("tools",), tools, lambda: tool_items(tools))]
     for i, item in enumerate(items if isinstance(items, list) else []):
-        units.append((("msg", i), item, lambda i=i, item=item: _response_item(item, i)))
+        units.append((("msg", i), item, partial(_response_item, item, i)))
     return units
 
 
@@ -243,11 +245,11 @@ def decode(raw: bytes, encoding: str | None) -> bytes:
         except zlib.error:
             return zlib.decompress(raw, -zlib.MAX_WBITS)
     if enc == "br":
-        import brotli  # type: ignore[import-not-found]  # present when upstream sends br
+        import brotli  # present when upstream sends br
 
         return bytes(brotli.decompress(raw))
     if enc == "zstd":
-        import zstandard  # type: ignore[import-not-found]
+        import zstandard
 
         return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(raw))
     raise ValueError(f"unknown content-encoding {encoding!r}")

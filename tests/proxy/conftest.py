@@ -14,7 +14,6 @@ anthropic = pytest.importorskip("anthropic")
 openai = pytest.importorskip("openai")
 
 from ctxkit.proxy import Proxy, ProxyConfig  # noqa: E402
-
 from tests.backends.fakeserver import FakeServer  # noqa: E402
 
 # what the clients send as their key: it must never appear in anything the proxy writes

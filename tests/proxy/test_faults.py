@@ -12,8 +12,8 @@ import httpx2 as httpx
 import pytest
 
 from ctxkit.proxy import Proxy
-from tests.backends.fakeserver import Fault, FakeServer
-from tests.proxy.conftest import ANTHROPIC_KEY, anthropic, ant, oai, openai
+from tests.backends.fakeserver import FakeServer, Fault
+from tests.proxy.conftest import ANTHROPIC_KEY, ant, anthropic, oai, openai
 
 ANTHROPIC_HEADERS = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
 ASK = [{"role": "user", "content": "hello"}]

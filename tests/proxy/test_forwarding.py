@@ -10,7 +10,6 @@ from typing import Any
 import httpx2 as httpx
 
 from ctxkit.proxy import Proxy
-
 from tests.backends import fake_anthropic as fa
 from tests.backends.fakeserver import FakeServer
 from tests.proxy.conftest import ANTHROPIC_KEY, OPENAI_KEY, SYSTEM, ant, oai, system_block
