@@ -35,6 +35,7 @@ PINNED = {
         "rule_extractor"],
     "ctxkit.packing": ["Item", "KnapsackPacker", "Packing", "edges_order", "jaccard", "position",
         "shingles", "solve_exact", "solve_greedy"],
+    "ctxkit.proxy": ["Proxy", "ProxyConfig", "serve"],
     "ctxkit.report": ["Report", "calls_table", "drift_view", "layer_order", "layers_table",
         "tool_line", "turn_summary", "turn_view"],
     "ctxkit.retrieval": ["Analyzer", "ChainedReranker", "Chunk", "ChunkConfig",

@@ -60,3 +60,10 @@ def oai(proxy: Proxy, **kw: Any) -> Any:
 
 def system_block(text: str = SYSTEM) -> list[dict[str, Any]]:
     return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+
+
+def get(proxy: Proxy, path: str) -> Any:
+    """GET one of the proxy's own pages (they wait for the recorder to catch up)."""
+    import httpx2
+
+    return httpx2.get(proxy.url + path, timeout=60)

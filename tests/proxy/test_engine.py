@@ -29,7 +29,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import torch
 
     from ctxkit.engine import LLM
-    from ctxkit.engine.server import build_app
+    from ctxkit.engine.serve.server import build_app
 
     torch.set_num_threads(1)
     path = build_checkpoint(tmp_path_factory.mktemp("ckpt") / "llama", "llama")

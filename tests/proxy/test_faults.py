@@ -13,7 +13,7 @@ import pytest
 
 from ctxkit.proxy import Proxy
 from tests.backends.fakeserver import FakeServer, Fault
-from tests.proxy.conftest import ANTHROPIC_KEY, ant, anthropic, oai, openai
+from tests.proxy.conftest import ANTHROPIC_KEY, ant, anthropic, get, oai, openai
 
 ANTHROPIC_HEADERS = {"x-api-key": ANTHROPIC_KEY, "anthropic-version": "2023-06-01"}
 ASK = [{"role": "user", "content": "hello"}]
@@ -33,7 +33,7 @@ def test_anthropic_upstream_errors_pass_through_with_retry_headers(
     (record,) = proxy.records()
     assert not record.ok and record.extras["status"] == status
     assert record.error is not None and f"upstream answered {status}" in record.error
-    metrics = httpx.get(proxy.url + "/metrics").text
+    metrics = get(proxy, "/metrics").text
     assert f'ctxkit_proxy_calls_total{{api="anthropic",status="{status}"}} 1' in metrics
     assert "ctxkit_proxy_errors_total 1" in metrics
 

@@ -12,7 +12,7 @@ import httpx2 as httpx
 from ctxkit.proxy import Proxy
 from tests.backends import fake_anthropic as fa
 from tests.backends.fakeserver import FakeServer
-from tests.proxy.conftest import ANTHROPIC_KEY, OPENAI_KEY, SYSTEM, ant, oai, system_block
+from tests.proxy.conftest import ANTHROPIC_KEY, OPENAI_KEY, SYSTEM, ant, get, oai, system_block
 
 
 def test_anthropic_request_and_reply_pass_byte_for_byte(fake: FakeServer, proxy: Proxy) -> None:
@@ -142,7 +142,7 @@ def test_count_tokens_is_forwarded_but_not_a_model_call(fake: FakeServer, proxy:
     assert n.input_tokens == fa.count({"messages": [{"role": "user", "content": "count me"}]})
     assert fake.requests[-1].path == "/v1/messages/count_tokens"
     assert proxy.records() == []
-    assert "ctxkit_proxy_count_tokens_total 1" in httpx.get(proxy.url + "/metrics").text
+    assert "ctxkit_proxy_count_tokens_total 1" in get(proxy, "/metrics").text
 
 
 def test_other_paths_are_forwarded_unrecorded(fake: FakeServer, proxy: Proxy) -> None:

@@ -16,7 +16,7 @@ import pytest
 from ctxkit import load_trace
 from ctxkit.proxy import Proxy, ProxyConfig
 from tests.backends.fakeserver import FakeServer
-from tests.proxy.conftest import ANTHROPIC_KEY, OPENAI_KEY, SYSTEM, ant, oai, system_block
+from tests.proxy.conftest import ANTHROPIC_KEY, OPENAI_KEY, SYSTEM, ant, get, oai, system_block
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 AWS_KEY = "AKIAABCDEFGHIJKLMNOP"
@@ -53,7 +53,7 @@ def test_a_changed_system_prompt_is_one_killer_line_naming_the_block(
     assert lines == [f"cache killer: session {second.session_id} call 1: system block "
                      f"system:0 (system[0]): timestamp or date-like text; "
                      f"{d.tokens_invalidated:,} tokens lost"]
-    assert "ctxkit_proxy_cache_killers_total 1" in httpx.get(proxy.url + "/metrics").text
+    assert "ctxkit_proxy_cache_killers_total 1" in get(proxy, "/metrics").text
 
 
 def test_sessions_are_inferred_by_prefix_or_named_by_header(proxy: Proxy) -> None:
@@ -88,8 +88,8 @@ def test_the_key_is_in_no_file_and_prompt_secrets_are_redacted(
         oai(proxy).chat.completions.create(model="gpt-4o", messages=[
             {"role": "user", "content": f"my token is {ANTHROPIC_KEY}"}])
         records = proxy.records()
-        page = httpx.get(proxy.url + "/ctxkit/").text + \
-            httpx.get(proxy.url + "/ctxkit/records").text
+        page = get(proxy, "/ctxkit/").text + \
+            get(proxy, "/ctxkit/records").text
     assert ANTHROPIC_KEY in str(fake.requests[0].headers)  # it did pass upstream
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written == [tmp_path / "out" / "trace.jsonl"]
@@ -110,24 +110,24 @@ def test_the_key_is_in_no_file_and_prompt_secrets_are_redacted(
 def test_live_pages(proxy: Proxy) -> None:
     converse(ant(proxy), SYSTEM, ["one"])
     converse(ant(proxy), SYSTEM + " Now 2026-12-04.", ["one", "two"])
-    html = httpx.get(proxy.url + "/ctxkit/")
+    html = get(proxy, "/ctxkit/")
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     (killer,) = [d for r in proxy.records() for d in r.drift]
     assert killer.layer == "system"
     assert "<meta http-equiv=refresh" in html.text and killer.cause in html.text
     assert "Cache misses (prefix drift)" in html.text
-    data = httpx.get(proxy.url + "/ctxkit/records").json()
+    data = get(proxy, "/ctxkit/records").json()
     assert data["num_records"] == 3 and data["num_sessions"] == 1
     sid = data["records"][0]["session_id"]
-    assert httpx.get(proxy.url + f"/ctxkit/records?session={sid}").json()["num_records"] == 3
-    assert httpx.get(proxy.url + "/ctxkit/records?session=nope").json()["num_records"] == 0
-    metrics = httpx.get(proxy.url + "/metrics").text
+    assert get(proxy, f"/ctxkit/records?session={sid}").json()["num_records"] == 3
+    assert get(proxy, "/ctxkit/records?session=nope").json()["num_records"] == 0
+    metrics = get(proxy, "/metrics").text
     recs = proxy.records()
     read = sum(r.usage.cache_read_tokens for r in recs)
     assert f'ctxkit_proxy_tokens_total{{state="read"}} {read}' in metrics
     assert 'ctxkit_proxy_calls_total{api="anthropic",status="200"} 3' in metrics
     assert f"ctxkit_proxy_cost_usd_total {sum(r.cost_usd for r in recs):.6f}" in metrics
-    assert httpx.get(proxy.url + "/ctxkit/nothing").status_code == 404
+    assert get(proxy, "/ctxkit/nothing").status_code == 404
 
 
 def test_place_breakpoints_adds_them_only_when_asked(
