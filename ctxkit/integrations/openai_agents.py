@@ -1,0 +1,186 @@
+"""The OpenAI Agents SDK on ctxkit: an input filter that applies ctxkit's layout and records
+every model call, and a ``Session`` kept in ctxkit's memory store.
+
+``ContextFilter`` is a ``RunConfig.call_model_input_filter``. Before each model call it
+keeps the instructions byte-stable (date- and id-like text that changes between calls is
+moved out of them, to the end of the input: a prompt cache keeps serving the head), and
+puts every tool output in canonical form (``ctxkit.canonical``: no ANSI, timestamps or
+request ids, stable order). Its ``hooks`` (pass them as ``Runner.run(hooks=...)``) take
+the usage the model reported. Each call then leaves a CallRecord made by the same recorder
+as ``ctxkit proxy`` (sessions, drift naming the item that broke the prefix, prediction,
+cost, redaction), in ``records`` and, with ``trace=``, a JSONL trace for ``ctxkit report``.
+
+``MemorySession`` implements the SDK's ``Session`` protocol on ``ctxkit.memory``: items
+are episodic records of the scope's session (redacted on write, audited on read, revocable),
+tool outputs stored as untrusted.
+
+    flt = ContextFilter(model="gpt-4.1", trace="agent.jsonl")
+    result = await Runner.run(agent, "fix the test", hooks=flt.hooks,
+                              run_config=RunConfig(call_model_input_filter=flt),
+                              session=MemorySession(store, Scope("acme", "u1", "s42")))
+    print(Report.from_records(flt.records))
+
+Needs ``pip install 'ctxkit[openai-agents]'`` (and ``ctxkit[memory]`` for the session).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from .._drift import _DATE_LIKE, _ID_LIKE
+from .._errors import require
+from .._record import CallRecord
+from ..canonical import canonicalize
+from ..memory import Scope
+
+agents: Any = require("agents", "openai-agents")
+
+_VOLATILE = re.compile(f"(?:{_DATE_LIKE.pattern})|(?:{_ID_LIKE.pattern})", re.IGNORECASE)
+
+
+class ContextFilter:
+    """A ``call_model_input_filter`` that lays out and records each model call.
+
+    Args:
+        model: the model name for records when the agent names none (its profile prices
+            the calls).
+        trace: JSONL file the CallRecords are appended to.
+        session: the records' session id (default: inferred by prefix, as the proxy does).
+        move_volatile: move date/id-like text out of the instructions.
+        canonical_tool_output: canonicalize function call outputs.
+    """
+
+    def __init__(self, *, model: str = "gpt-4.1", trace: str | None = None,
+                 session: str | None = None, move_volatile: bool = True,
+                 canonical_tool_output: bool = True) -> None:
+        from ..proxy._config import ProxyConfig
+        from ..proxy._recorder import Recorder
+
+        self.model = model
+        self.session = session
+        self.move_volatile = move_volatile
+        self.canonical_tool_output = canonical_tool_output
+        self.recorder = Recorder(ProxyConfig(upstream="openai", trace=trace))
+        self._open: dict[str, deque[tuple[int, float]]] = defaultdict(deque)
+        self.hooks = _UsageHooks(self)
+
+    @property
+    def records(self) -> list[CallRecord]:
+        self.recorder.wait_idle()
+        return self.recorder.snapshot()[0]
+
+    def close(self) -> None:
+        self.recorder.close()
+
+    def __call__(self, data: Any) -> Any:
+        md = data.model_data
+        instructions, moved = md.instructions, []
+        if self.move_volatile and instructions:
+            moved = [m.group(0) for m in _VOLATILE.finditer(instructions)]
+            instructions = _VOLATILE.sub("", instructions) if moved else instructions
+        items = [self._item(i) for i in md.input]
+        if moved:
+            items.append({"role": "user", "content": "(current values: " + ", ".join(moved)
+                          + ")"})
+        model = data.agent.model if isinstance(data.agent.model, str) else self.model
+        tools = [{"type": "function", "name": t.name, "parameters": t.params_json_schema}
+                 for t in getattr(data.agent, "tools", []) if hasattr(t, "params_json_schema")]
+        body = json.dumps({"model": model, "instructions": instructions, "tools": tools,
+                           "input": items}, default=str).encode()
+        call = self.recorder.begin("responses", body, self.session, time.time(), None)
+        self._open[data.agent.name].append((call, time.perf_counter()))
+        from agents.run_config import ModelInputData
+
+        return ModelInputData(input=items, instructions=instructions)
+
+    def _item(self, item: Any) -> Any:
+        if self.canonical_tool_output and isinstance(item, dict) and \
+                item.get("type") == "function_call_output" and isinstance(item.get("output"),
+                                                                           str):
+            return {**item, "output": canonicalize(item["output"])}
+        return item
+
+    def _finish(self, agent: Any, response: Any) -> None:
+        queue = self._open.get(agent.name)
+        if not queue:
+            return
+        call, t0 = queue.popleft()
+        u = response.usage
+        details = getattr(u, "input_tokens_details", None)
+        reply = {"object": "response", "status": "completed", "model": self.model,
+                 "output": [o.model_dump() if hasattr(o, "model_dump") else o
+                            for o in response.output],
+                 "usage": {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+                           "input_tokens_details": {"cached_tokens":
+                                                    getattr(details, "cached_tokens", 0) or 0}}}
+        self.recorder.finish(call, 200, {"content-type": "application/json"},
+                             [json.dumps(reply, default=str).encode()], None,
+                             time.perf_counter() - t0, None)
+
+
+class _UsageHooks(agents.RunHooks):  # type: ignore[misc]
+    def __init__(self, owner: ContextFilter) -> None:
+        self.owner = owner
+
+    async def on_llm_end(self, context: Any, agent: Any, response: Any) -> None:
+        self.owner._finish(agent, response)
+
+
+class MemorySession:
+    """The Agents SDK ``Session`` protocol on a ctxkit ``MemoryStore``.
+
+    Items are episodic records of ``scope`` (its ``session`` is the session id), in order;
+    ``pop_item`` and ``clear_session`` revoke, with the reason kept in the audit log.
+    """
+
+    session_settings: Any = None
+
+    def __init__(self, store: Any, scope: Scope) -> None:
+        if not scope.session:
+            raise ValueError("MemorySession needs a Scope with a session id")
+        self.store = store
+        self.scope = scope
+        self.session_id = str(scope.session)
+
+    def _records(self) -> list[Any]:
+        recs = self.store.list(self.scope, tier="episodic", session=self.session_id,
+                               kinds=["agents_item"])
+        return sorted(recs, key=lambda r: int((r.meta or {}).get("seq", 0)))
+
+    async def get_items(self, limit: int | None = None) -> list[Any]:
+        recs = self._records()
+        if limit is not None:
+            recs = recs[-limit:] if limit > 0 else []
+        return [json.loads(r.content.split("\n", 1)[1]) for r in recs]
+
+    async def add_items(self, items: list[Any]) -> None:
+        recs = self._records()
+        seq = int((recs[-1].meta or {}).get("seq", 0)) + 1 if recs else 1
+        batch = []
+        for n, item in enumerate(items, start=seq):
+            tool = isinstance(item, dict) and item.get("type") == "function_call_output"
+            role = item.get("role") if isinstance(item, dict) else None
+            # the sequence number keeps two equal items (two "ok"s) from being one memory
+            batch.append(dict(content=f"#{n}\n" + json.dumps(item, default=str), tier="episodic",
+                              kind="agents_item", meta={"seq": n},
+                              source="tool" if tool else "user" if role == "user" else "agent",
+                              source_ref=item.get("call_id") if tool else None))
+        if batch:
+            self.store.write_many(self.scope, batch)
+
+    async def pop_item(self) -> Any:
+        recs = self._records()
+        if not recs:
+            return None
+        last = recs[-1]
+        self.store.revoke(self.scope, [last.id], reason="agents session pop_item")
+        return json.loads(last.content.split("\n", 1)[1])
+
+    async def clear_session(self) -> None:
+        ids = [r.id for r in self._records()]
+        if ids:
+            self.store.revoke(self.scope, ids, reason="agents session cleared")

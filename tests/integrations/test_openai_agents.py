@@ -1,0 +1,100 @@
+"""The real OpenAI Agents SDK against the loopback fake OpenAI server: ctxkit's input filter
+lays out and records each model call of a tool loop, and the conversation lives in ctxkit's
+memory store through ``MemorySession``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+agents = pytest.importorskip("agents", reason="pip install 'ctxkit[openai-agents]'")
+pytest.importorskip("sqlalchemy", reason="pip install 'ctxkit[memory]'")
+
+from openai import AsyncOpenAI  # noqa: E402
+
+from ctxkit import load_trace  # noqa: E402
+from ctxkit.integrations.openai_agents import ContextFilter, MemorySession  # noqa: E402
+from ctxkit.memory import HashingEmbedder, MemoryStore, Scope  # noqa: E402
+from tests.backends.fakeserver import FakeServer  # noqa: E402
+
+INSTRUCTIONS = "You are a careful coding agent. Read before you write. " * 60
+
+
+async def converse(fake: FakeServer, agent_kw: dict[str, Any], flt: ContextFilter,
+                   session: Any, turns: list[str]) -> list[Any]:
+    """Run the agent once per turn, in one event loop (the client's pool lives in it)."""
+    client = AsyncOpenAI(base_url=fake.openai_url, api_key="test", max_retries=0)
+    model = agents.OpenAIResponsesModel(model="gpt-4.1", openai_client=client)
+    agent = agents.Agent(name="coder", model=model, **agent_kw)
+    cfg = agents.RunConfig(call_model_input_filter=flt, tracing_disabled=True)
+    out = []
+    for text in turns:
+        out.append(await agents.Runner.run(agent, text, run_config=cfg, hooks=flt.hooks,
+                                           session=session))
+    await client.close()
+    return out
+
+
+@agents.function_tool
+def grep(pattern: str) -> str:
+    """Search the repository."""
+    return f"\x1b[1msrc/parse.py\x1b[0m:3: {pattern} at 2026-12-04 10:11:12"
+
+
+def test_tool_loop_is_recorded_and_the_session_lives_in_memory(tmp_path: Path) -> None:
+    store = MemoryStore(f"sqlite:///{tmp_path / 'mem.db'}", vectors=tmp_path / "vec",
+                        embedder=HashingEmbedder(64))
+    scope = Scope(tenant="acme", user="u1", session="s42")
+    with FakeServer() as fake:
+        flt = ContextFilter(model="gpt-4.1", trace=str(tmp_path / "agent.jsonl"))
+        session = MemorySession(store, scope)
+        fake.reply(tool_calls=[{"name": "grep", "arguments": {"pattern": "parse"}}])
+        fake.reply(text="found it in src/parse.py")
+        fake.reply(text="yes, line 3")
+        first, second = asyncio.run(converse(
+            fake, {"tools": [grep], "instructions": INSTRUCTIONS + "Today is 2026-12-04."},
+            flt, session, ["where is parse defined?", "is it on line 3?"]))
+        assert first.final_output == "found it in src/parse.py"
+        assert second.final_output == "yes, line 3"
+        sent = fake.bodies("/v1/responses")
+    assert not fake.violations
+    # the layout: the date left the instructions, so all three calls share them byte for byte
+    (instructions,) = {b["instructions"] for b in sent}
+    assert instructions.startswith(INSTRUCTIONS) and "2026-12-04" not in instructions
+    assert sent[0]["input"][-1]["content"] == "(current values: Today, 2026-12-04)"
+    # the tool output went out canonical: no terminal escapes, no timestamp
+    outputs = [i for i in sent[1]["input"] if i.get("type") == "function_call_output"]
+    assert outputs and "\x1b" not in outputs[0]["output"]
+    assert "2026-12-04 10:11:12" not in outputs[0]["output"]
+    # the second run saw the first run's conversation, read back from the memory store
+    texts = [str(i.get("content")) for i in sent[2]["input"]]
+    assert "where is parse defined?" in texts and "is it on line 3?" in texts
+    records = flt.records
+    assert len(records) == 3 and len({r.session_id for r in records}) == 1
+    assert [r.index for r in records] == [0, 1, 2]
+    assert all(r.reported is not None for r in records)
+    assert [r.reported.input_tokens for r in records] == \
+        [a["usage"]["input_tokens"] for a in fake.answers]  # type: ignore[union-attr]
+    assert [r.reported.cache_read_tokens for r in records] == [  # type: ignore[union-attr]
+        a["usage"]["input_tokens_details"]["cached_tokens"] for a in fake.answers]
+    # the one break each call makes is the per-call values item at the very end, which the
+    # next call's new items push along: its own few tokens, never the cached head
+    for r in records:
+        for d in r.drift:
+            assert d.layer == "user" and d.tokens_invalidated < 20, d
+    assert len(load_trace(tmp_path / "agent.jsonl")) == 3
+    items = asyncio.run(session.get_items())
+    assert [i.get("content") for i in items if i.get("role") == "user"] == \
+        ["where is parse defined?", "is it on line 3?"]
+    stored = store.list(scope, session="s42")
+    tool_recs = [r for r in stored if r.source == "tool"]
+    assert tool_recs and all(r.trust == "untrusted" for r in tool_recs)
+    popped = asyncio.run(session.pop_item())
+    assert popped == items[-1] and asyncio.run(session.get_items()) == items[:-1]
+    asyncio.run(session.clear_session())
+    assert asyncio.run(session.get_items()) == []
+    flt.close()
+    store.close()
