@@ -1,0 +1,113 @@
+"""LangChain v1 ``create_agent`` with ctxkit's middleware: the real ``langchain`` package,
+a fake chat model that records what it was sent, a tool loop. The prompt the model sees is
+the one ctxkit's layers assembled, and every model call leaves a CallRecord."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("langchain.agents", reason="pip install 'ctxkit[langchain]'")
+
+from langchain.agents import create_agent  # noqa: E402
+from langchain_core.language_models.chat_models import BaseChatModel  # noqa: E402
+from langchain_core.messages import (  # noqa: E402
+    AIMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
+from langchain_core.tools import tool  # noqa: E402
+
+from ctxkit import WorkingState  # noqa: E402
+from ctxkit.integrations.langchain import ContextMiddleware  # noqa: E402
+from ctxkit.layers import History, Prefix, State  # noqa: E402
+from tests.helpers import LONG_SYSTEM  # noqa: E402
+
+
+class ScriptedChat(BaseChatModel):
+    """Answers from a script; keeps every message list it was sent."""
+
+    script: list[AIMessage]
+    seen: list[list[Any]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kw: Any) -> Any:
+        return self
+
+    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None,
+                  **kw: Any) -> ChatResult:
+        self.seen.append(list(messages))
+        reply = self.script[len(self.seen) - 1]
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+@tool
+def grep(pattern: str) -> str:
+    """Search the repository for a pattern."""
+    return f"src/parse.py:3: def {pattern}("
+
+
+def usage(n: int, read: int = 0) -> dict[str, Any]:
+    return {"input_tokens": n, "output_tokens": 5, "total_tokens": n + 5,
+            "input_token_details": {"cache_read": read}}
+
+
+def test_tool_loop_through_ctxkit_layers_leaves_a_record_per_model_call() -> None:
+    model = ScriptedChat(script=[
+        AIMessage(content="", tool_calls=[{"name": "grep", "args": {"pattern": "parse"},
+                                           "id": "call_1"}], usage_metadata=usage(1500)),
+        AIMessage(content="the bug is in parse()", usage_metadata=usage(1560, read=1400)),
+        AIMessage(content="fixed", usage_metadata=usage(1600, read=1500))], seen=[])
+    state = WorkingState(goal="fix the parser test")
+    mw = ContextMiddleware([Prefix(system=LONG_SYSTEM, tools=[grep_schema()]), History(),
+                            State(state)], model="claude-sonnet-4-5")
+    agent = create_agent(model, tools=[grep], middleware=[mw], system_prompt="ignored")
+    out = agent.invoke({"messages": [HumanMessage("where is parse defined?")]})
+    assert out["messages"][-1].content == "the bug is in parse()"
+    assert isinstance(out["messages"][2], ToolMessage)  # LangChain ran the tool
+    out = agent.invoke({"messages": [*out["messages"], HumanMessage("fix it")]})
+    assert out["messages"][-1].content == "fixed"
+    first, second, third = model.seen
+    # the model saw ctxkit's prompt: the Prefix's system prompt, not the agent's
+    assert isinstance(first[0], SystemMessage) and first[0].content == LONG_SYSTEM
+    assert "fix the parser test" in first[-1].content  # the State block, in the last message
+    assert first[-1].content.endswith("where is parse defined?")
+    # the tool result came back through the pipeline, right after its call
+    calls = [m for m in second if isinstance(m, AIMessage) and m.tool_calls]
+    assert calls and calls[0].tool_calls[0]["id"] == "call_1"
+    results = [m for m in second if isinstance(m, ToolMessage)]
+    assert results and results[0].content == "src/parse.py:3: def parse("
+    assert third[-1].content.endswith("fix it")
+    pipe = mw.pipeline
+    assert pipe is not None
+    records = pipe.records
+    assert len(records) == 3 and len({r.session_id for r in records}) == 1
+    assert [r.reported.input_tokens for r in records] == [1500, 1560, 1600]  # type: ignore[union-attr]
+    assert records[2].reported.cache_read_tokens == 1500  # type: ignore[union-attr]
+    assert {"prefix", "history", "state"} <= set(records[1].by_layer)
+    assert not any(r.drift for r in records)
+    assert "prefix" in pipe.report().render()
+
+
+def grep_schema() -> dict[str, Any]:
+    return {"name": "grep", "description": "Search the repository for a pattern.",
+            "input_schema": {"type": "object", "properties": {"pattern": {"type": "string"}},
+                             "required": ["pattern"]}}
+
+
+def test_default_layers_take_the_agents_system_prompt_and_tools() -> None:
+    model = ScriptedChat(script=[AIMessage(content="hi", usage_metadata=usage(1200))], seen=[])
+    mw = ContextMiddleware(model="gpt-4o")
+    agent = create_agent(model, tools=[grep], middleware=[mw], system_prompt=LONG_SYSTEM)
+    agent.invoke({"messages": [HumanMessage("hello")]})
+    (sent,) = model.seen
+    assert sent[0].content == LONG_SYSTEM and sent[-1].content == "hello"
+    (record,) = mw.pipeline.records  # type: ignore[union-attr]
+    assert [b.key for b in record.blocks if b.kind == "tool"] == ["tool:grep"]
+    assert record.model == "gpt-4o" and record.cost_usd > 0
