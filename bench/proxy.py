@@ -108,10 +108,21 @@ def run_upstream(port: int, gap_s: float) -> None:
     asyncio.run(main())
 
 
-def run_proxy(port: int, upstream: int, record: bool) -> None:
+def run_proxy(port: int, upstream: int, record: bool, stack: str) -> None:
     import os
 
-    from ctxkit.proxy import ProxyConfig, serve
+    from ctxkit.proxy import ProxyConfig, _server, serve
+
+    if stack != "auto":  # e.g. h11/asyncio: the pure-Python stack, to compare
+        http, loop = stack.split("/")
+        make = _server._uvicorn_config
+
+        def config(app: object, cfg: object) -> object:
+            c = make(app, cfg)  # type: ignore[arg-type]
+            c.http, c.loop = http, loop
+            return c
+
+        _server._uvicorn_config = config  # type: ignore[assignment]
 
     if not record:  # the forwarding path alone, to see what recording costs
         from ctxkit.proxy import _recorder
@@ -192,13 +203,17 @@ def main() -> int:
                     help="pause after each call, as a model's own reply time would (0: calls "
                     "back to back, the recorder then competes with the next call)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--stack", default="auto",
+                    help="uvicorn http/loop for the proxy: auto (httptools/uvloop when "
+                    "installed) or e.g. h11/asyncio")
     ap.add_argument("--no-record", action="store_true",
                     help="switch recording off (forwarding alone), to see what it costs")
     args = ap.parse_args()
     up, px = free_port(), free_port()
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=run_upstream, args=(up, args.gap_ms / 1000), daemon=True),
-             ctx.Process(target=run_proxy, args=(px, up, not args.no_record), daemon=True)]
+             ctx.Process(target=run_proxy, args=(px, up, not args.no_record, args.stack),
+                        daemon=True)]
     for p in procs:
         p.start()
     wait_port(up), wait_port(px)
