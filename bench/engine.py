@@ -13,7 +13,8 @@ rate) and gives every row its bound (``_engine_bounds.py``). Stages:
   and on, alternated after a warm-up;
 * profile: where the load's step time goes, and a kernel table (``_engine_profile.py``);
 * over: the same load on an engine whose physical KV pool is half its peak demand;
-* small: batch-1 decode on Llama-3.2-1B and Qwen3-0.6B, with HF baselines.
+* small: batch-1 decode on Llama-3.2-1B (and Qwen3-0.6B with ``qwen``), HF baselines;
+* hd: the GPU path against the reference path at head_dim 128 and 80 (padded to 128).
 
 Writes ``results.json`` (kept current while it runs) and profiles under ``--out``; prints
 a table last. Usage (on the GPU machine, repo root):
@@ -64,6 +65,10 @@ SHAPES: dict[str, dict[str, Any]] = {
                         rope_scaling={"rope_type": "llama3", "factor": 32.0,
                                       "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                       "original_max_position_embeddings": 8192}),
+    "qwen3-hd80": dict(family="qwen3", hidden_size=1280, intermediate_size=3456,
+                       num_hidden_layers=8, num_attention_heads=16, num_key_value_heads=8,
+                       head_dim=80, vocab_size=32000, rope_theta=1000000.0,
+                       tie_word_embeddings=True, max_position_embeddings=40960),
     "qwen3-0.6b": dict(family="qwen3", hidden_size=1024, intermediate_size=3072,
                        num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
                        head_dim=128, vocab_size=151936, rope_theta=1000000.0,
@@ -231,6 +236,24 @@ def _decode_split(llm: Any, shape: str, vocab: int) -> None:
     RESULTS[f"{shape}/decode_step_split"] = step_split(
         llm, [(ids(1024, vocab, random.Random(4)), 129)])
     log(f"[{shape}] batch-1 step split {RESULTS[f'{shape}/decode_step_split'].get('decode')}")
+
+
+def stage_head_dims(root: Path) -> None:
+    """The Triton + CUDA-graph path vs the reference path, with a power-of-two head size
+    and with head_dim 80 (the pool pads it to 128)."""
+    from _engine_check import check_engine
+
+    for shape in ("qwen3-0.6b", "qwen3-hd80"):
+        path, hf = build(shape, root)
+        del hf
+        cleanup()
+        RESULTS[f"{shape}/check_engine"] = check_engine(path, engine, cleanup, ids)
+        log(f"[{shape}] {RESULTS[f'{shape}/check_engine']}")
+        llm = engine(path, max_model_len=8192, max_num_seqs=64)
+        RESULTS[f"{shape}/decode_tok_s"] = our_decode(llm, 1024)
+        log(f"[{shape}] batch-1 decode {RESULTS[f'{shape}/decode_tok_s']:.0f} tok/s")
+        del llm
+        cleanup()
 
 
 def stage_small(root: Path, bw: float, stages: list[str]) -> None:
@@ -470,6 +493,8 @@ def main() -> None:
             stage_8b(root, bw, fl, stages, args.hf_cap)
         if "small" in stages:
             stage_small(root, bw, stages)
+        if "hd" in stages:
+            stage_head_dims(root)
     finally:
         print(table(), flush=True)
         log("done")

@@ -40,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-kv-blocks", type=int, default=None,
                         help="fix the KV pool size instead of sizing it from free memory")
     parser.add_argument("--no-prefix-caching", action="store_true")
+    parser.add_argument("--host-kv-cache-gib", type=float, default=0.0,
+                        help="host memory for a second prefix tier: evicted prefix blocks "
+                             "are kept there and copied back on a hit (0: off)")
+    parser.add_argument("--session-ttl", type=float, default=600.0, metavar="SECONDS",
+                        help="an X-Session-Id not seen for this long stops protecting its "
+                             "prefix from eviction")
+    parser.add_argument("--drain", type=float, default=30.0, metavar="SECONDS",
+                        help="on shutdown, time requests in flight get to finish")
     parser.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if found)")
     parser.set_defaults(func=run)
@@ -51,7 +59,8 @@ def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         max_num_batched_tokens=args.max_num_batched_tokens, max_model_len=args.max_model_len,
         gpu_memory_utilization=args.gpu_memory_utilization, num_kv_blocks=args.num_kv_blocks,
         enable_prefix_caching=not args.no_prefix_caching, enforce_eager=args.enforce_eager,
-        device=args.device)
+        device=args.device, host_kv_cache_gib=args.host_kv_cache_gib,
+        session_ttl_s=args.session_ttl)
     return kw
 
 
@@ -65,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.serve.server import build_app
 
     llm = LLM(args.model, **engine_kwargs(args))
-    app = build_app(llm, served_name=args.served_model_name)
+    app = build_app(llm, served_name=args.served_model_name, drain_s=args.drain)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .._errors import UserError
 from .attention import DENSE_PREFILL_MIN_TOKENS, AttentionMetadata, num_decode_splits
 from .config import Config
 from .models import load_model
@@ -58,24 +57,28 @@ class ModelRunner:
         backend = config.attention
         if backend == "auto":
             backend = "triton" if self.device.type == "cuda" else "reference"
+        # the Triton kernels take power-of-two head sizes: the pool pads others with zeros
+        self.cache_dim = cfg.head_dim
         if backend == "triton" and cfg.head_dim & (cfg.head_dim - 1):
-            raise UserError(f"head_dim {cfg.head_dim} is not a power of two, which the Triton "
-                            "kernels need; run with attention='reference'")
+            self.cache_dim = 1 << cfg.head_dim.bit_length()
         self.attention_backend = backend
         for attn in self.model.attention_layers():
             attn.backend = backend
+            attn.cache_dim = self.cache_dim
         self.model.use_fused_kernels(backend == "triton")
         self.num_sms = (torch.cuda.get_device_properties(self.device).multi_processor_count
                         if self.device.type == "cuda" else 8)
         self.graphs: DecodeGraphs | None = None
         self.num_host_blocks = int(config.host_kv_cache_gib * 2**30) // self.block_bytes
         self.num_blocks = config.num_kv_blocks or self._size_pool()
-        shape = (cfg.num_layers, self.num_blocks, cfg.num_kv_heads, config.block_size,
-                 cfg.head_dim)  # [L, NB, KV, bs, D]
+        padded = self.cache_dim != cfg.head_dim  # one more block: padded graph rows' writes
+        shape = (cfg.num_layers, self.num_blocks + padded, cfg.num_kv_heads,
+                 config.block_size, self.cache_dim)  # [L, NB, KV, bs, D]
         self.k_cache = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.v_cache = torch.zeros(shape, dtype=self.dtype, device=self.device)
         for i, attn in enumerate(self.model.attention_layers()):
             attn.k_cache, attn.v_cache = self.k_cache[i], self.v_cache[i]
+            attn.trash_slot = self.num_blocks * config.block_size
         self.swapper: KVSwapper | None = None
         if self.num_host_blocks:
             from .kv_swap import KVSwapper
@@ -92,7 +95,7 @@ class ModelRunner:
     @property
     def block_bytes(self) -> int:
         c = self.model_config
-        return 2 * c.num_layers * c.num_kv_heads * self.block_size * c.head_dim \
+        return 2 * c.num_layers * c.num_kv_heads * self.block_size * self.cache_dim \
             * torch.tensor([], dtype=self.dtype).element_size()
 
     def _size_pool(self) -> int:
@@ -119,8 +122,9 @@ class ModelRunner:
         n = min(self.config.max_num_batched_tokens, self.config.max_model_len or 1)
         nb = -(-n // bs)
         for _i, attn in enumerate(self.model.attention_layers()):
-            attn.k_cache = torch.zeros(nb, c.num_kv_heads, bs, c.head_dim, dtype=self.dtype,
-                                       device=self.device)
+            attn.k_cache = torch.zeros(nb + 1, c.num_kv_heads, bs, self.cache_dim,
+                                       dtype=self.dtype, device=self.device)
+            attn.trash_slot = nb * bs
             attn.v_cache = torch.zeros_like(attn.k_cache)
         seq = Sequence([0] * n, params=_GREEDY, seed=0)
         seq.block_table = list(range(nb))

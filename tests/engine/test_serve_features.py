@@ -219,3 +219,16 @@ def test_graceful_shutdown_drains_then_fails_the_rest(llama_path: Path) -> None:
     cut, _ = asyncio.run(run(0.0))
     assert isinstance(cut[-1], EngineClosed)
     assert not llm.has_unfinished() and llm.block_manager.num_used_blocks == 0
+
+
+def test_serve_command_line_takes_the_host_tier_sessions_and_drain() -> None:
+    import argparse
+
+    from ctxkit.cli.serve import add_arguments, engine_kwargs
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--model", "/m", "--host-kv-cache-gib", "2.5",
+                              "--session-ttl", "90", "--drain", "5"])
+    kw = engine_kwargs(args)
+    assert kw["host_kv_cache_gib"] == 2.5 and kw["session_ttl_s"] == 90 and args.drain == 5

@@ -153,3 +153,35 @@ def test_engine_on_the_triton_path_matches_the_reference_path(llama_path: Path) 
     greedy = SamplingParams(temperature=0, max_tokens=4, ignore_eos=True)
     expected = [o.token_ids for o in ref.generate(prompts, greedy)]
     assert [o.token_ids for o in tri.generate(prompts, greedy)] == expected
+
+
+def test_head_size_that_is_not_a_power_of_two_runs_on_the_triton_path(
+        tmp_path: Path) -> None:
+    """head_dim 24: the pool pads K/V to 32 with zeros; outputs equal the reference path
+    and transformers' own greedy tokens."""
+    from transformers import AutoModelForCausalLM, Qwen3Config
+
+    from ctxkit.engine import LLM, SamplingParams
+
+    from .conftest import build_tokenizer, hf_model
+
+    tok = build_tokenizer(tmp_path)
+    cfg = Qwen3Config(vocab_size=len(tok), hidden_size=48, intermediate_size=96,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      head_dim=24, max_position_embeddings=256, initializer_range=0.08,
+                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(7)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(tmp_path)
+    ref = LLM(str(tmp_path), num_kv_blocks=32, block_size=16)
+    tri = LLM(str(tmp_path), num_kv_blocks=32, block_size=16, attention="triton",
+              max_num_batched_tokens=32)
+    assert tri.runner.cache_dim == 32 and tri.runner.k_cache.shape[-1] == 32
+    assert tri.runner.k_cache.shape[1] == 33  # one block for padded rows, outside the pool
+    prompts = [[5 + i] * (20 + 23 * i) for i in range(2)]
+    greedy = SamplingParams(temperature=0, max_tokens=4, ignore_eos=True)
+    expected = [o.token_ids for o in ref.generate(prompts, greedy)]
+    assert [o.token_ids for o in tri.generate(prompts, greedy)] == expected
+    hf = hf_model(tmp_path)
+    for p, want in zip(prompts, expected, strict=True):
+        out = hf.generate(torch.tensor([p]), max_new_tokens=4, do_sample=False)
+        assert out[0, len(p):].tolist() == want

@@ -54,12 +54,24 @@ class Attention(nn.Module):
         self.backend = backend
         self.k_cache = torch.empty(0)
         self.v_cache = torch.empty(0)
+        # the pool's head size: head_dim rounded up to a power of two for the Triton
+        # kernels (K/V zero-padded; zeros change no dot product); padded graph rows
+        # (slot -1) write to ``trash_slot``, a block outside the BlockManager's pool
+        self.cache_dim = head_dim
+        self.trash_slot = -1
 
     def store(self, k: torch.Tensor, v: torch.Tensor, meta: AttentionMetadata) -> None:
         """Write k, v [T, KV, D] into the pool."""
         from .reference import store_kv
 
-        store_kv(k, v, self.k_cache, self.v_cache, meta.slot_mapping)
+        slots = meta.slot_mapping
+        if self.cache_dim != self.head_dim:
+            k, v = self._pad(k), self._pad(v)
+            slots = torch.where(slots < 0, self.trash_slot, slots)
+        store_kv(k, v, self.k_cache, self.v_cache, slots)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.pad(x, (0, self.cache_dim - self.head_dim))
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 meta: AttentionMetadata) -> torch.Tensor:
@@ -68,6 +80,13 @@ class Attention(nn.Module):
             from .reference import paged_attention
 
             return paged_attention(q, self.k_cache, self.v_cache, meta, self.scale)
+        if self.cache_dim != self.head_dim:
+            out = self._triton(self._pad(q), self._pad(k), self._pad(v), meta)
+            return out[..., :self.head_dim]
+        return self._triton(q, k, v, meta)
+
+    def _triton(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                meta: AttentionMetadata) -> torch.Tensor:
         from .triton_decode import paged_decode
         from .triton_prefill import paged_prefill
 

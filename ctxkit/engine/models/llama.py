@@ -44,7 +44,7 @@ class LlamaAttention(nn.Module):
             q = self.q_norm(q.contiguous())
             k = self.k_norm(k.contiguous())
         rotary = self.rotary[0]
-        if self.fused:
+        if self.fused and self.attn.cache_dim == self.head_dim:
             from . import fused
 
             q, k = fused.rope_and_store(q, k, v, rotary.cos, rotary.sin, positions,
@@ -54,7 +54,8 @@ class LlamaAttention(nn.Module):
             q, k = rotary(positions, q, k)
             self.attn.store(k, v, meta)
         o = self.attn(q, k, v, meta)  # [T, H, D]
-        out: torch.Tensor = self.o_proj(o.reshape(t, self.q_size))
+        out: torch.Tensor = self.o_proj(o.reshape(t, self.q_size))  # reshape: o may be a
+        # sliced view when the pool's head size is padded
         return out
 
 
