@@ -176,9 +176,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.output:
         _write(args.output, render_text(report, width=args.width or 120, top=args.top))
     else:
-        from rich.console import Console
+        from ..report._terminal import PipeConsole  # piped: figures whole, never "1,5…"
 
-        Console(width=args.width).print(renderables(report, args.top))
+        PipeConsole(width=args.width).print(renderables(report, args.top))
     if args.html:
         _write(args.html, render_html(report, title=title, top=args.top))
     for path, err in report.errors:

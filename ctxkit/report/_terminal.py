@@ -5,8 +5,7 @@ or a model wrote (block keys, diffs, errors) goes in as ``rich.text.Text``, neve
 so a ``[bold]`` in a block key prints as itself, and with its control characters (ESC and
 the rest of C0/C1) removed, so a trace cannot drive the terminal. Plain text (no colour)
 when captured. ``PipeConsole`` is the console every command prints through: when stdout is
-not a terminal, a table prints as wide as its figures need instead of cutting them to 80
-columns (free text still wraps).
+not a terminal, a table prints at its natural width instead of cutting it to 80 columns.
 """
 
 from __future__ import annotations
@@ -45,8 +44,9 @@ class PipeConsole(Console):
     """A Console that never cuts a figure when its output is not a terminal.
 
     Rich lays tables out for 80 columns when stdout is a pipe, and a table whose figures
-    do not fit loses digits ("1,5…"). Off a terminal, each table is printed at the width
-    its narrowest layout needs (text columns wrapped, figures whole) when that is wider.
+    do not fit loses digits ("1,5…"). Off a terminal, each table is printed at its natural
+    width (nothing wrapped or cut) when that is wider: rich's narrowing would shrink the
+    widest wrappable columns first, figures included, whatever their minimum.
     """
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
@@ -58,7 +58,7 @@ class PipeConsole(Console):
             need = 0
             if isinstance(part, Table):
                 opts = self.options.update_width(100_000)
-                need = Measurement.get(self, opts, part).minimum
+                need = Measurement.get(self, opts, part).maximum
             if need <= self.width:
                 super().print(part, **kwargs)
                 continue
