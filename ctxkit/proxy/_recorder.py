@@ -154,7 +154,7 @@ class Recorder:
         p.request, p.session, p.index = req, s, s.num_calls
         self.reader.count_tokens(req, profile.tokenizer, self._counter(profile))
         p.tokens = req.tokens
-        found = drift(s, req.call)
+        found = drift(s, req.call, self._counter(profile))
         p.chain = extend_chain(s.prev.blocks if s.prev else [], s.prev_chain, req.call.blocks)
         s.num_calls += 1
         s.prev, s.prev_tokens, s.prev_chain = req.call, p.tokens, p.chain

@@ -15,6 +15,7 @@ Knows nothing of HTTP; the recorder calls it from one thread.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._block import Block
@@ -115,14 +116,26 @@ def _same(a: list[Block], b: list[Block]) -> bool:
     return len(a) == len(b) and all(x.hash == y.hash for x, y in zip(a, b, strict=True))
 
 
-def drift(session: Session, call: RecordedCall) -> tuple[DriftEvent, str] | None:
+def drift(session: Session, call: RecordedCall, count: Callable[[str], int] | None = None
+          ) -> tuple[DriftEvent, str] | None:
     """The first break of the session's previous prompt in ``call`` and the request item it
-    sits in (``system``, ``tools[2] (grep)``, ``messages[3]``); None if ``call`` extends it."""
+    sits in (``system``, ``tools[2] (grep)``, ``messages[3]``); None if ``call`` extends it.
+
+    Where the provider caches token prefixes (OpenAI, paged servers) rather than whole
+    blocks up to a breakpoint (Anthropic), the text of the changed block before the first
+    difference stays cached: with ``count``, only the tokens from there on are lost."""
     prev = session.prev
     if prev is None:
         return None
     event = diagnose(prev.blocks, call.blocks, session.prev_tokens)
     if event is None:
         return None
-    where = prev.where[event.index]
+    i = event.index
+    if count is not None and event.offset > 0 and session.profile.cache.kind in (
+            "automatic", "paged"):
+        head = prev.content_starts[i] - prev.starts[i]
+        kept = min(session.prev_tokens[i], count(prev.segment(i)[:head + event.offset]))
+        event = event.model_copy(update={"tokens_invalidated": session.prev_tokens[i] - kept
+                                         + sum(session.prev_tokens[i + 1:])})
+    where = prev.where[i]
     return event.model_copy(update={"detail": f"{where}: {event.detail}"}), where

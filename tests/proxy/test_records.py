@@ -56,6 +56,21 @@ def test_a_changed_system_prompt_is_one_killer_line_naming_the_block(
     assert "ctxkit_proxy_cache_killers_total 1" in get(proxy, "/metrics").text
 
 
+def test_token_prefix_caches_lose_only_the_tokens_after_the_change(proxy: Proxy) -> None:
+    client = oai(proxy)
+    msgs = [{"role": "system", "content": SYSTEM + " Build 2026-12-03."},
+            {"role": "user", "content": "hi"}]
+    client.chat.completions.create(model="gpt-4o", messages=msgs)
+    msgs[0] = {"role": "system", "content": SYSTEM + " Build 2026-12-04."}
+    second = client.chat.completions.create(model="gpt-4o", messages=msgs)
+    first_rec, rec = proxy.records()
+    (d,) = rec.drift
+    system_tokens = first_rec.blocks[0].tokens
+    # OpenAI keeps serving the unchanged start of the system prompt: only its tail is lost
+    assert (d.layer, d.key) == ("system", "msg:0") and 0 < d.tokens_invalidated < 40
+    assert second.usage.prompt_tokens_details.cached_tokens >= system_tokens - 200
+
+
 def test_sessions_are_inferred_by_prefix_or_named_by_header(proxy: Proxy) -> None:
     client = ant(proxy)
     other = "You are a reviewer. Point out risky changes and missing tests. " * 60
