@@ -71,7 +71,8 @@ def test_token_prefix_caches_lose_only_the_tokens_after_the_change(proxy: Proxy)
     assert second.usage.prompt_tokens_details.cached_tokens >= system_tokens - 200
 
 
-def test_sessions_are_inferred_by_prefix_or_named_by_header(proxy: Proxy) -> None:
+def test_sessions_are_inferred_by_prefix_or_named_by_header(fake: FakeServer,
+                                                            proxy: Proxy) -> None:
     client = ant(proxy)
     other = "You are a reviewer. Point out risky changes and missing tests. " * 60
     converse(client, SYSTEM, ["a1"])
@@ -85,6 +86,7 @@ def test_sessions_are_inferred_by_prefix_or_named_by_header(proxy: Proxy) -> Non
     a, b = sessions[0], sessions[1]
     assert a != b and sessions[2] == a == sessions[3] and sessions[4] not in (a, b)
     assert sessions[5] == "agent-7"  # the header wins over the prefix shared with b
+    assert "x-ctxkit-session" not in fake.requests[-1].headers  # ctxkit's own, not upstream's
     assert not any(r.drift for r in recs)
     assert [r.index for r in recs] == [0, 0, 1, 2, 0, 0]
     assert recs[5].extras["session_inferred"] is False and recs[0].extras["session_inferred"]
