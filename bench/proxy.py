@@ -20,6 +20,7 @@ import asyncio
 import http.client
 import json
 import multiprocessing as mp
+import os
 import socket
 import statistics
 import sys
@@ -109,8 +110,6 @@ def run_upstream(port: int, gap_s: float) -> None:
 
 
 def run_proxy(port: int, upstream: int, record: bool, stack: str) -> None:
-    import os
-
     from ctxkit.proxy import ProxyConfig, _server, serve
 
     if stack != "auto":  # e.g. h11/asyncio: the pure-Python stack, to compare
@@ -243,6 +242,10 @@ def main() -> int:
         print(f"{r['what']:16} {r['body_bytes']:>9,} {r['direct_p50_ms']:>9.3f}ms "
               f"{r['proxy_p50_ms']:>8.3f}ms {r['added_p50_ms']:>8.3f}ms {r['ratio_p50']:>5.2f}x "
               f"{r['direct_p90_ms']:>9.3f}ms {r['proxy_p90_ms']:>8.3f}ms")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    record = "off" if args.no_record else "on"
+    print(f"machine: {os.cpu_count()} cores, load average {load} (1/5/15 min); proxy stack "
+          f"{args.stack}, recording {record}, think {args.think_ms:g} ms")
     worst = max(r["added_p50_ms"] for r in rows)
     print(f"goal: added p50 <= 2 ms; worst {worst:.3f} ms -> {'met' if worst <= 2 else 'MISSED'}")
     return 0
