@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .._drift import diagnose, first_difference, short_diff
-from ._causes import classify
+from .._drift import diagnose, short_diff
+from ._causes import classify, diff_from
 from ._model import CacheKiller
 from ._prompt import RecordedCall
 
@@ -42,28 +42,6 @@ def prefix_tokens(call: RecordedCall, seg_tokens: list[int], chars: int, count: 
         return 0
     partial = call.text[call.starts[i]:chars]
     return sum(seg_tokens[:i]) + (count(partial) if partial else 0)
-
-
-def diff_from(a: str, b: str, i: int = 0) -> int:
-    """Index of the first character from ``i`` on where ``a`` and ``b`` differ (the shorter
-    length when one prefixes the other): slices compared in growing steps, then bisected, so
-    the work is in C and proportional to the distance to the difference."""
-    n = min(len(a), len(b))
-    step = 64
-    while i < n:
-        m = min(step, n - i)
-        if a[i:i + m] != b[i:i + m]:
-            lo, hi = i, i + m
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if a[lo:mid] == b[lo:mid]:
-                    lo = mid
-                else:
-                    hi = mid
-            return lo
-        i += m
-        step *= 2
-    return n
 
 
 def common_prefix(a: RecordedCall, b: RecordedCall) -> int:
@@ -127,7 +105,7 @@ def find_killer(session: str, k: int, j: int, lcp: int, prev: RecordedCall,
         cause, detail = classify(old_c, new_c)
         if cause == "content changed" and old_blocks[i].kind == "tool":
             cause, detail = "tool schema changed", "the schema of the tool changed"
-        elif cause == "content changed" and first_difference(old_c, new_c) == len(old_c):
+        elif cause == "content changed" and diff_from(old_c, new_c) == len(old_c):
             detail = "text was appended to this item"
         elif cause == "content changed" and _only_inserts(old_c, new_c):
             detail = ("text was inserted before the end of the previous prompt, so the "
@@ -163,7 +141,7 @@ def find_killer(session: str, k: int, j: int, lcp: int, prev: RecordedCall,
 
 def _only_inserts(old: str, new: str) -> bool:
     """``new`` is ``old`` with text inserted at one place (old's tail reappears intact)."""
-    d = first_difference(old, new)
+    d = diff_from(old, new)
     tail = old[d:]
     return len(new) > len(old) and new.endswith(tail)
 

@@ -69,16 +69,47 @@ def has_timestamp(text: str, *, now: float | None = None) -> bool:
     return False
 
 
+def diff_from(a: str, b: str, i: int = 0) -> int:
+    """Index of the first character from ``i`` on where ``a`` and ``b`` differ (the shorter
+    length when one prefixes the other): slices compared in growing steps, then bisected, so
+    the work is in C and proportional to the distance to the difference."""
+    n = min(len(a), len(b))
+    step = 64
+    while i < n:
+        m = min(step, n - i)
+        if a[i:i + m] != b[i:i + m]:
+            lo, hi = i, i + m
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if a[lo:mid] == b[lo:mid]:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        i += m
+        step *= 2
+    return n
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """Length of the longest common suffix of ``a`` and ``b``, at most ``limit``
+    (bisected on slice equality: C-speed comparisons)."""
+    lo, hi = 0, limit  # a suffix of length lo is common; find the largest
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid:] == b[len(b) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def changed_window(old: str, new: str, *, margin: int = 24) -> tuple[str, str]:
     """The changed part of each text, widened by ``margin`` characters to whole words:
-    common prefix and suffix trimmed (linear time, no alignment)."""
+    common prefix and suffix trimmed (no alignment; comparisons in C)."""
     n = min(len(old), len(new))
-    p = 0
-    while p < n and old[p] == new[p]:
-        p += 1
-    s = 0
-    while s < n - p and old[len(old) - 1 - s] == new[len(new) - 1 - s]:
-        s += 1
+    p = diff_from(old, new)
+    s = _common_suffix(old, new, n - p)
     a = max(0, p - margin)
     while a > 0 and not old[a - 1].isspace() and p - a < 2 * margin:
         a -= 1

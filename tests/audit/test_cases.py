@@ -139,3 +139,25 @@ def test_splitter_keeps_a_conversation_whose_system_prompt_changes() -> None:
     assert (rewritten.session, rewritten.parent) == (0, 1)  # most of it reappears
     with pytest.raises(ValueError):
         sp.assign(["s"], ["a", "b"], [1])
+
+
+# -- linear-time comparisons agree with the obvious ones ----------------------------------------
+
+def test_diff_from_and_common_suffix_match_the_naive_definitions() -> None:
+    import os
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ctxkit.audit._causes import _common_suffix, diff_from
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text("ab \n", max_size=300), st.text("ab \n", max_size=300))
+    def check(a: str, b: str) -> None:
+        p = len(os.path.commonprefix([a, b]))
+        assert diff_from(a, b) == p
+        s = len(os.path.commonprefix([a[::-1], b[::-1]]))
+        limit = min(len(a), len(b)) - p
+        assert _common_suffix(a, b, limit) == min(s, limit)
+
+    check()
