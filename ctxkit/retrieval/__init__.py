@@ -14,11 +14,12 @@ Needs the ``retrieval`` extra: ``pip install 'ctxkit[retrieval]'``.
 """
 
 from ._analyze import Analyzer
-from ._chunkers import ChunkConfig, Span, chunk_text, kind_for
+from ._chunkers import chunk_text, kind_for
 from ._index import Index
 from ._query import LLMQueryRewriter, QueryRewriter, extract_identifiers, rewrite_query
 from ._rank import MMR, ChainedReranker, EmbeddingReranker, Reranker, Shortlist, rrf
 from ._rerankers import CrossEncoderReranker, LLMReranker
+from ._spans import ChunkConfig, Span
 from ._types import Chunk, IndexReport, Query, SearchHit
 
 __all__ = ["Analyzer", "ChainedReranker", "Chunk", "ChunkConfig", "CrossEncoderReranker",

@@ -21,10 +21,11 @@ import numpy as np
 from .._errors import UserError
 from ._analyze import Analyzer
 from ._catalog import Catalog
-from ._chunkers import ChunkConfig, kind_for
+from ._chunkers import kind_for
 from ._files import FileState, content_hash, under
 from ._ingest import TEXT, Ingest
 from ._rank import Reranker, Shortlist, rrf
+from ._spans import ChunkConfig
 from ._store import ChunkStore, Manifest
 from ._types import Chunk, IndexReport, Query, SearchHit
 

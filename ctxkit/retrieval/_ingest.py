@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from ._catalog import _DEAD, Catalog
-from ._chunkers import ChunkConfig, chunk_text, kind_for
+from ._chunkers import chunk_text, kind_for
 from ._files import FileState, read_text, under, walk
+from ._spans import ChunkConfig
 from ._store import ChunkStore, Manifest
 from ._types import Chunk, IndexReport
 
