@@ -53,22 +53,30 @@ class Milestone:
 
     Milestones come from the State's diffs (a plan step done, a goal changed, a subagent's
     subtask finished — see ``StateDiff.tags``) and from code: ``policy.reached("tests
-    green")``. A milestone with fewer than ``min_turns`` turns to compact waits for more.
+    green")``. A milestone with fewer than ``min_turns`` turns to compact waits for more,
+    and so does one reached while the prompt fills less than ``min_fill`` of the budget:
+    compacting a short history costs a cache miss and summarizes away verbatim turns for
+    no tokens saved; the milestone stays pending and fires at the first call past it.
 
     Args:
         state: the ``ctxkit.WorkingState`` to watch (None: only ``reached`` counts).
         on: which tags count: any of ``step_done``, ``goal_changed``, ``subtask_done``.
         min_turns: compact only when at least this many turns can be dropped.
+        min_fill: compact only when the prompt fills at least this share of the budget
+            (0: at every milestone).
     """
 
     def __init__(self, state: Any = None, *, on: tuple[str, ...] = MILESTONES,
-                 min_turns: int = 2) -> None:
+                 min_turns: int = 2, min_fill: float = 0.0) -> None:
         unknown = set(on) - set(MILESTONES)
         if unknown:
             raise UserError(f"Milestone(on=...) got {sorted(unknown)}; use {list(MILESTONES)}")
         if min_turns < 1:
             raise UserError("Milestone(min_turns=...) must be >= 1")
+        if not 0 <= min_fill < 1:
+            raise UserError(f"Milestone(min_fill=...) must be in [0, 1), got {min_fill}")
         self.state, self.on, self.min_turns = state, tuple(on), min_turns
+        self.min_fill = min_fill
         self._seen = state.version if state is not None else 0
         self._pending: list[str] = []
 
@@ -90,7 +98,8 @@ class Milestone:
 
     def check(self, c: Check) -> str | None:
         names = self._names()
-        if not names or c.droppable_turns < self.min_turns:
+        if not names or c.droppable_turns < self.min_turns or \
+                c.prompt_tokens < self.min_fill * c.available:
             return None
         return "milestone: " + "; ".join(dict.fromkeys(names))
 

@@ -24,6 +24,10 @@ _ERROR_LINE = re.compile(r"(?i)(error|exception|traceback|failed|failure|fatal|d
                          r" [1-9])")
 _DECISION = re.compile(r"(?i)\b(i'll|i will|let's|let us|we'll|we will|decided|decide to|"
                        r"going to|plan is|instead|switch(ed)? to|chose|choose|should)\b")
+# a concrete artifact an assistant sentence names: a path, a source file, a flag, a call
+_ENTITY = re.compile(r"(?:\b[\w.-]+/[\w./-]*\w|\b\w+\.(?:py|pyi|js|ts|go|rs|c|h|cc|java|rb|"
+                     r"md|json|toml|ya?ml|cfg|ini|txt|sh)\b|(?<![\w-])--?[a-z][\w-]{2,}|"
+                     r"\b\w+\(\)|\b[A-Z][A-Z0-9]+-\d+\b|(?i:root cause))")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(\[])|\n+")
 _TOKEN = re.compile(r"<(TIMESTAMP|DURATION|TMP\d+|UUID\d+|ID\d+|PID\d+|ADDR\d+)>")
 
@@ -38,8 +42,13 @@ class FailedAttempt(BaseModel):
 
 
 class Summary(BaseModel):
-    """What compacted turns taught, in four lists."""
+    """What compacted turns taught: findings, facts, decisions, open questions, failures.
 
+    ``findings`` are what the agent itself concluded about a concrete artifact (a path, a
+    flag, a function, a root cause): kept before the facts the summarizer picks from tool
+    output, and trimmed last but one."""
+
+    findings: list[str] = Field(default_factory=list)
     facts: list[str] = Field(default_factory=list)
     decisions: list[str] = Field(default_factory=list)
     open_questions: list[str] = Field(default_factory=list)
@@ -54,14 +63,16 @@ class Summary(BaseModel):
                     out.append(x)
             return out
 
-        return Summary(facts=join(self.facts, newer.facts),
+        return Summary(findings=join(self.findings, newer.findings),
+                       facts=join(self.facts, newer.facts),
                        decisions=join(self.decisions, newer.decisions),
                        open_questions=join(self.open_questions, newer.open_questions),
                        failed_attempts=join(self.failed_attempts, newer.failed_attempts))
 
     def render(self) -> str:
         out: list[str] = []
-        for title, items in (("Facts learned", self.facts), ("Decisions", self.decisions),
+        for title, items in (("Findings", self.findings), ("Facts learned", self.facts),
+                             ("Decisions", self.decisions),
                              ("Open questions", self.open_questions)):
             if items:
                 out += [f"{title}:", *(f"- {x}" for x in items)]
@@ -72,9 +83,10 @@ class Summary(BaseModel):
 
     def trimmed(self, max_tokens: int, count: Callable[[str], int]) -> Summary:
         """Drop the oldest facts, then decisions, until the render fits ``max_tokens``
-        (failed attempts and open questions go last: they explain what comes next)."""
+        (open questions, findings and failed attempts go last: they explain what comes
+        next)."""
         s = self.model_copy(deep=True)
-        for name in ("facts", "decisions", "open_questions", "failed_attempts"):
+        for name in ("facts", "decisions", "open_questions", "findings", "failed_attempts"):
             items = getattr(s, name)
             while items and count(s.render()) > max_tokens:
                 items.pop(0)
@@ -120,17 +132,21 @@ def _is_noise(s: str) -> bool:
 class ExtractiveSummarizer:
     """A summary from the turns' own words, without a model.
 
-    Facts are the most informative sentences of user messages and tool results (content
-    words, names and numbers count; terminal noise and normalized tokens do not); decisions
-    are assistant sentences with a decision cue; open questions are the latest questions
-    asked; failed attempts pair a failing call with its last error line.
+    Findings are assistant sentences that name a concrete artifact (a path, a file, a
+    flag, a function call, a ticket, a root cause); facts are the most informative
+    sentences of user messages and tool results (content words, names and numbers count;
+    terminal noise and normalized tokens do not); decisions are other assistant sentences
+    with a decision cue; open questions are the latest questions asked; failed attempts
+    pair a failing call with its last error line.
 
     Args:
-        max_facts, max_decisions, max_questions, max_failures: caps per list.
+        max_findings, max_facts, max_decisions, max_questions, max_failures: caps per list.
     """
 
-    def __init__(self, *, max_facts: int = 40, max_decisions: int = 12,
-                 max_questions: int = 8, max_failures: int = 10) -> None:
+    def __init__(self, *, max_findings: int = 40, max_facts: int = 40,
+                 max_decisions: int = 12, max_questions: int = 8,
+                 max_failures: int = 10) -> None:
+        self.max_findings = max_findings
         self.max_facts, self.max_decisions = max_facts, max_decisions
         self.max_questions, self.max_failures = max_questions, max_failures
 
@@ -138,7 +154,8 @@ class ExtractiveSummarizer:
         new = self.extract(request.dropped)
         if request.previous is not None:
             new = request.previous.merged(new)
-        return Summary(facts=new.facts[-self.max_facts:],
+        return Summary(findings=new.findings[-self.max_findings:],
+                       facts=new.facts[-self.max_facts:],
                        decisions=new.decisions[-self.max_decisions:],
                        open_questions=new.open_questions[-self.max_questions:],
                        failed_attempts=new.failed_attempts[-self.max_failures:])
@@ -147,6 +164,7 @@ class ExtractiveSummarizer:
         calls = {b.call_id: b for b in blocks if b.kind == "tool_use"}
         facts: list[tuple[float, int, str]] = []
         decisions: list[str] = []
+        findings: list[str] = []
         questions: list[tuple[str, str]] = []
         failures: list[FailedAttempt] = []
         pos = 0
@@ -170,13 +188,16 @@ class ExtractiveSummarizer:
                 if s.endswith("?"):
                     questions.append((b.role, s))
                 elif b.role == "assistant":
-                    if _DECISION.search(s):
+                    if _ENTITY.search(s):
+                        findings.append(s)
+                    elif _DECISION.search(s):
                         decisions.append(s)
                 else:
                     facts.append((_salience(s), pos, s))
         unique = list({s: (score, p, s) for score, p, s in reversed(facts)}.values())
         best = sorted(unique, key=lambda f: (-f[0], -f[1]))[: self.max_facts]
-        return Summary(facts=[s for _, _, s in sorted(best, key=lambda f: f[1])],
+        return Summary(findings=list(dict.fromkeys(findings)),
+                       facts=[s for _, _, s in sorted(best, key=lambda f: f[1])],
                        decisions=list(dict.fromkeys(decisions)),
                        open_questions=list(dict.fromkeys(q for _, q in questions)),
                        failed_attempts=failures)
