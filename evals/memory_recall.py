@@ -10,9 +10,10 @@ record per turn, its ``D<session>:<turn>`` id as the record's source reference).
 Then each question opens a fresh session and the pipeline assembles the call for it
 (``pipe.assemble``) under a prompt budget of 2k / 4k / 8k tokens: recall proposes hits as
 flexible blocks and the budget step packs the best that fit. A question's evidence turns
-count as present when a packed recall block holds them. In the same run, the baseline
-fills the same budget with the most recent turns that fit (the same pipeline, a layer of
-recent turns instead of recall). Reported per category and overall: the mean share of a
+count as present when a packed recall block holds them. In the same run, two baselines
+fill the same budget through the same pipeline: ``bm25`` — every turn scored by BM25
+(``rank_bm25``) against the question, the best packed (the strongest baseline) — and
+``recent`` — the most recent turns that fit (a floor). Reported per category and overall: the mean share of a
 question's evidence turns present, and the share of questions with all of them present.
 
 Tune only on the dev conversations (the default): conv-26, conv-30, conv-41, conv-42,
@@ -133,6 +134,29 @@ class RecentTurns:
         return draft.extend(self.blocks)
 
 
+class BM25Turns:
+    """Baseline layer: every turn of the conversation scored by BM25 against the question
+    (``rank_bm25``, as a user would wire it), as flexible blocks the budget step packs —
+    retrieval over the raw transcript without ctxkit's memory store."""
+
+    name = "bm25"
+
+    def __init__(self, conv: dict[str, Any]) -> None:
+        from rank_bm25 import BM25Okapi
+
+        self.blocks = RecentTurns(conv).blocks
+        self.bm25 = BM25Okapi([_words(b.content) for b in self.blocks])
+
+    def __call__(self, draft: Draft, turn: Turn) -> Draft:
+        scores = self.bm25.get_scores(_words(turn.message or ""))
+        return draft.extend(b.replace(layer=self.name, score=float(s))
+                            for b, s in zip(self.blocks, scores, strict=True) if s > 0)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
 def present(draft: Draft, layer: str, ref_of: dict[str, str]) -> set[str]:
     out = set()
     for b in draft.blocks:
@@ -156,6 +180,7 @@ def evaluate(conv: dict[str, Any], embedder: Any, budgets: list[int], k: int,
     replay_s = time.perf_counter() - t0
     ref_of = {r.id: str(r.source_ref) for r in store.list(scope, actor="eval")}
     baseline = RecentTurns(conv)
+    bm25 = BM25Turns(conv)
     rows: list[dict[str, Any]] = []
     t1 = time.perf_counter()
     for qi, qa in enumerate(conv["qa"]):
@@ -174,10 +199,16 @@ def evaluate(conv: dict[str, Any], embedder: Any, budgets: list[int], k: int,
             base = ContextPipeline(FunctionBackend(lambda d: "", model=MODEL),
                                    layers=[Prefix(system=SYSTEM), baseline, History()],
                                    budget=budget).assemble(qa["question"])
+            lex = ContextPipeline(FunctionBackend(lambda d: "", model=MODEL),
+                                  layers=[Prefix(system=SYSTEM), History(), bm25],
+                                  budget=budget).assemble(qa["question"])
             got_m = present(draft, "recall", ref_of) & gold
             got_b = present(base, "recent", ref_of) & gold
+            got_x = present(lex, "bm25", ref_of) & gold
             row[f"memory@{n}"] = len(got_m) / len(gold)
+            row[f"bm25@{n}"] = len(got_x) / len(gold)
             row[f"recent@{n}"] = len(got_b) / len(gold)
+            row[f"tokens_bm25@{n}"] = lex.num_tokens
             row[f"tokens_memory@{n}"] = draft.num_tokens
             row[f"tokens_recent@{n}"] = base.num_tokens
         rows.append(row)
@@ -195,7 +226,7 @@ def summarize(rows: list[dict[str, Any]], budgets: list[int]) -> dict[str, Any]:
     for name, rs in groups.items():
         entry: dict[str, Any] = {"questions": len(rs)}
         for n in budgets:
-            for side in ("memory", "recent"):
+            for side in ("memory", "bm25", "recent"):
                 vals = [r[f"{side}@{n}"] for r in rs]
                 entry[f"{side}@{n}"] = round(sum(vals) / len(vals), 4)
                 entry[f"{side}_all@{n}"] = round(sum(v == 1.0 for v in vals) / len(vals), 4)
@@ -249,10 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"conversations": ids, "budgets": budgets, "embedder": embedder.name, "k": k,
                "by_category": summarize(rows, budgets), "by_conversation": per_conv}
     print(f"{'category':12} {'n':>4}  " + "  ".join(
-        f"{'mem@' + str(n):>9} {'recent@' + str(n):>10}" for n in budgets))
+        f"{'mem@' + str(n):>9} {'bm25@' + str(n):>9} {'recent@' + str(n):>10}"
+        for n in budgets))
     for name, e in summary["by_category"].items():
         print(f"{name:12} {e['questions']:>4}  " + "  ".join(
-            f"{e[f'memory@{n}']:>9.3f} {e[f'recent@{n}']:>10.3f}" for n in budgets))
+            f"{e[f'memory@{n}']:>9.3f} {e[f'bm25@{n}']:>9.3f} {e[f'recent@{n}']:>10.3f}"
+            for n in budgets))
+    print("bm25: BM25 over the conversation's turns, packed under the same budget (the "
+          "strongest baseline); recent: the newest turns that fit (a floor)")
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -11,9 +11,10 @@ Owns wiring the parts together for one repository and one session, in prompt ord
     State      goal, plan, facts, blockers (the model's ``update_state`` tool)
     (a checkpoint of the State is written before every call)
 
-``layout="naive"`` is the same agent without what ctxkit adds to the layout: no cache
-breakpoints, the full history, no compaction — the baseline ``evals/agent.py`` measures
-beside it. ``Agent.start`` opens a session, ``Agent.resume`` continues one from its
+``layout="best_practice_breakpoints"`` is the same agent with the breakpoints a careful
+user places by hand (system prompt, last tool, a moving one on the last message), the full
+history and no compaction — the strongest baseline ``evals/agent.py`` measures beside it;
+``layout="naive"`` has no cache breakpoints at all (a floor). ``Agent.start`` opens a session, ``Agent.resume`` continues one from its
 checkpoint (state and memory restored, files re-read, a "where we are" message added).
 Knows nothing of command lines or printing.
 """
@@ -34,14 +35,14 @@ from ctxkit.layers import History, Memory, Prefix, Recall, Retrieval
 from ctxkit.layers import State as StateLayer
 
 from .context import project_context
-from .layers import Checkpoint, NoCache, WhenLarge
+from .layers import BestPracticeCache, Checkpoint, NoCache, WhenLarge
 from .memory import FailureLog, open_store, repo_key, repo_scope, user_scope
 from .prompts import SYSTEM
 from .sessions import SessionDir, new_id
 from .toolbox import DEFAULT_THRESHOLD, ToolSearch, split_toolset
 from .tools import AgentTools
 
-LAYOUTS = ("ctxkit", "naive")
+LAYOUTS = ("ctxkit", "best_practice_breakpoints", "naive")
 _MUTATING = frozenset({"edit_file", "write_file", "run", "revert_file"})
 _TRACKED = frozenset({"read_file", "edit_file", "write_file", "show_function"})
 
@@ -54,7 +55,9 @@ class AgentConfig:
         repo: the repository to work in (edited in place).
         home: where sessions, the memory store and the indexes live.
         user: whose preferences and memories (the memory scope's user).
-        layout: "ctxkit" or "naive" (no breakpoints, full history, no compaction).
+        layout: "ctxkit", "best_practice_breakpoints" (breakpoints on the system prompt,
+            the last tool and the last message, full history, no compaction) or "naive"
+            (no breakpoints, full history, no compaction).
         max_calls: model calls per run before the agent pauses (resumable).
         subagent_calls: model calls a delegated subtask may make.
         tool_search_threshold: above this many tools, the extra ones go behind search.
@@ -275,7 +278,7 @@ class Agent:
                      tools[-1]]
         self.prefix = Prefix(system=SYSTEM, tools=tools, project=project_context(self.repo),
                              root=self.repo)
-        naive = c.layout == "naive"
+        naive = c.layout != "ctxkit"
         compactor = None if naive else Compactor(
             [WhenLarge(Milestone(self.state), c.compact_min_tokens), Threshold(0.6)],
             sink=MemoryStoreSink(self.store, self.user_scope), keep_turns=1, keep_steps=3)
@@ -292,5 +295,6 @@ class Agent:
         layers += [Recall(self.store, scope=self.repo_scope, k=4, max_tokens=c.recall_tokens,
                           writer=self.failures, query=self._recall_query),
                    state_layer, Checkpoint(self.checkpoint)]
-        self._tail = [NoCache()] if naive else []
+        self._tail = {"naive": [NoCache()], "best_practice_breakpoints": [BestPracticeCache()]
+                      }.get(c.layout, [])
         return layers + self._tail

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-calls", type=int, default=40,
                    help="model calls before pausing; resume with --resume (default: 40)")
     p.add_argument("--layout", choices=LAYOUTS, default="ctxkit",
-                   help="ctxkit (default) or naive (no breakpoints, full history, no "
+                   help="ctxkit (default), best_practice_breakpoints (hand-placed breakpoints, "
+                        "full history, no compaction) or naive (no breakpoints, full history, no "
                         "compaction), to compare")
     p.add_argument("--no-retrieval", action="store_true",
                    help="no retrieval layer (skips loading the embedding model)")

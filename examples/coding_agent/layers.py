@@ -39,6 +39,27 @@ class NoCache:
         return draft
 
 
+class BestPracticeCache:
+    """The best-practice layout's last layer: the breakpoints a careful user places by hand
+    (Anthropic's prompt-caching guide) — the system prompt and the last tool (1h), and one
+    moving breakpoint on the last message of the conversation (5m; before this turn's
+    retrieved context, which changes every call); every other cache request is dropped."""
+
+    name = "best_practice_cache"
+
+    def __call__(self, draft: Draft, turn: Turn) -> Draft:
+        blocks = draft.blocks
+        tools = [i for i, b in enumerate(blocks) if b.kind == "tool"]
+        systems = [i for i, b in enumerate(blocks) if b.role == "system" and b.kind == "text"]
+        keep = {i: "1h" for i in (systems[:1] + tools[-1:])}
+        history = [i for i, b in enumerate(blocks) if b.layer == "history"]
+        if history:
+            keep[history[-1]] = "5m"
+        blocks[:] = [b.replace(cache=keep.get(i)) if b.cache != keep.get(i) else b
+                     for i, b in enumerate(blocks)]
+        return draft
+
+
 class Checkpoint:
     """Saves the State before every model call (so a crash loses at most one step)."""
 

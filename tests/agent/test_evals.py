@@ -24,14 +24,16 @@ def test_the_eval_compares_ctxkit_with_a_naive_layout(
     out = capsys.readouterr().out
     assert rc == 0
     result = json.loads(out.strip().splitlines()[-1])
-    assert "cost per solved task, ctxkit / naive" in out
+    assert "cost per solved task, ctxkit / best_practice_breakpoints" in out
     assert result["not_run"] == {"anthropic": "set ANTHROPIC_API_KEY to run a live model"}
     for backend in ("scripted", "replay"):
         per = result["results"][backend]
-        ctx, naive = per["ctxkit"], per["naive"]
-        assert ctx["solve_rate"] == naive["solve_rate"] == 1.0
-        assert ctx["calls_per_task"] == naive["calls_per_task"] >= 8
+        ctx, naive, best = per["ctxkit"], per["naive"], per["best_practice_breakpoints"]
+        assert ctx["solve_rate"] == naive["solve_rate"] == best["solve_rate"] == 1.0
+        assert ctx["calls_per_task"] == naive["calls_per_task"] == best["calls_per_task"] >= 8
         assert naive["cache_read_share"] == 0.0  # no breakpoints at all, subagent included
+        assert best["cache_read_share"] > 0.5  # hand-placed breakpoints do read the cache
+        assert per["cost_ratio_ctxkit_vs_best_practice_breakpoints"] > 0
         assert ctx["cache_read_share"] > 0.5
         assert ctx["undeclared_drift"] == 0
         assert 0 < per["cost_ratio_ctxkit_vs_naive"] < 0.8

@@ -44,6 +44,8 @@ def test_eval_runs_on_a_small_conversation(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     single = summary["by_category"]["single-hop"]
     assert single["memory@400"] == 1.0 and single["recent@400"] == 0.0
+    # BM25 over the turns finds it too ("greyhound" is in the question and the turn)
+    assert single["bm25@400"] == 1.0
     assert summary["by_category"]["overall"]["questions"] == 2
 
 
