@@ -80,11 +80,24 @@ def _run_one(args: tuple[Path, dict[str, Any], str, int]) -> tuple[str, int, dic
     data, opts, name, window = args
     by_split: dict[str, score.Totals] = {}
     for s in _scripts(data, opts):
+        if not fits(s, window):
+            by_split.setdefault("skipped", score.Totals()).calls += 1
+            continue
         t = run_strategy(name, s, window)
         group = "dev" if s.split == "dev" and s.kind == "coding" else "reported"
         for g in (group, f"{group}:{s.kind}"):
             by_split.setdefault(g, score.Totals()).add(t)
     return name, window, {g: score.summarize(t) for g, t in by_split.items()}
+
+
+def fits(script: sessions.Script, window: int) -> bool:
+    """Whether the session can run at ``window`` at all: its prefix (system prompt and
+    tools) must leave a quarter of the budget for the conversation. A 30k-token system
+    prompt in a 32k window leaves nothing to compare, so such a session is skipped at that
+    window for every strategy (and counted as skipped)."""
+    c = _counter()
+    prefix = sum(c(seg.text) + 4 for seg in baselines.prefix_segments(script))
+    return prefix <= 0.75 * (window - score.REPLY_RESERVE)
 
 
 def run(data: Path, windows: list[int], *, strategies: tuple[str, ...] = STRATEGIES,
@@ -113,7 +126,10 @@ def table(res: dict[str, Any], window: int, group: str) -> str:
     head = (f"{'strategy':<27} {'$ sonnet':>9} {'$ gpt-5':>8} {'facts':>6} {'cache':>6} "
             f"{'tok/call':>9} {'max':>7} {'calls':>6} {'compact':>7} {'invalid':>7} "
             f"{'overflow':>8}")
-    out = [f"window {window:,} — {group}", head, "-" * len(head)]
+    skipped = next((r["skipped"]["calls"] for r in rows.values() if "skipped" in r), 0)
+    note = f" ({skipped} sessions skipped: their prefix leaves < 1/4 of the budget)" \
+        if skipped else ""
+    out = [f"window {window:,} — {group}{note}", head, "-" * len(head)]
     for name in STRATEGIES:
         if name not in rows or group not in rows[name]:
             continue
@@ -151,7 +167,9 @@ def goals(res: dict[str, Any], window: int) -> list[str]:
 
 def contract(res: dict[str, Any], window: int) -> dict[str, Any]:
     rows = res["results"][window]
-    return {"sessions": len(res["sessions"]["reported"]), "window": window, "strategies": {
+    skipped = next((r["skipped"]["calls"] for r in rows.values() if "skipped" in r), 0)
+    return {"sessions": len(res["sessions"]["reported"]) - skipped, "window": window,
+            "strategies": {
         n: {"cost_usd": r["reported"]["cost_usd"]["claude-sonnet-4-5"],
             "cost_usd_gpt5": r["reported"]["cost_usd"]["gpt-5"],
             "facts_in_prompt": r["reported"]["facts_in_prompt"],
