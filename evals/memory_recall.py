@@ -13,8 +13,9 @@ flexible blocks and the budget step packs the best that fit. A question's eviden
 count as present when a packed recall block holds them. In the same run, two baselines
 fill the same budget through the same pipeline: ``bm25`` — every turn scored by BM25
 (``rank_bm25``) against the question, the best packed (the strongest baseline) — and
-``recent`` — the most recent turns that fit (a floor). Reported per category and overall: the mean share of a
-question's evidence turns present, and the share of questions with all of them present.
+``recent`` — the most recent turns that fit (a floor). Reported per category and
+overall: the mean share of a question's evidence turns present, and the share of
+questions with all of them present.
 
 Tune only on the dev conversations (the default): conv-26, conv-30, conv-41, conv-42,
 conv-43. The rest are kept for release measurement.

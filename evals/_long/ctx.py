@@ -53,7 +53,7 @@ def run_ctxkit(script: Script, scorer: Scorer, cfg: CtxkitConfig | None = None) 
                                                        context_window=window)
     budget = Budget(window=window, reserve_output=4096)
     avail = scorer.limit
-    state = ctxkit.State(goal=next(c.user for c in script.calls if c.user))
+    state = ctxkit.WorkingState(goal=next(c.user for c in script.calls if c.user))
     milestone = Milestone(None, min_turns=1, min_fill=cfg.milestone_fill)
     compactor = Compactor(
         [milestone, Threshold(cfg.threshold, min_growth=cfg.min_growth)],
