@@ -118,18 +118,27 @@ def by_layer(blocks: list[Any], tokens: list[int], usage: Usage) -> dict[str, La
     """Each layer's tokens split into read / write / uncached by position in the prompt."""
     read_end = usage.cache_read_tokens
     write_end = read_end + usage.cache_write_tokens
-    sums: dict[str, list[int]] = {}
+    read: dict[str, int] = {}
+    write: dict[str, int] = {}
+    unc: dict[str, int] = {}
     start = 0
     for b, n in zip(blocks, tokens, strict=True):
         end = start + n
-        r = max(0, min(end, read_end) - start)
-        w = max(0, min(end, write_end) - max(start, read_end))
-        acc = sums.setdefault(b.layer, [0, 0, 0])
-        acc[0] += r
-        acc[1] += w
-        acc[2] += n - r - w
+        layer = b.layer
+        if end <= read_end:  # the common cases first: wholly read, wholly uncached
+            read[layer] = read.get(layer, 0) + n
+        elif start >= write_end:
+            unc[layer] = unc.get(layer, 0) + n
+        else:
+            r = max(0, min(end, read_end) - start)
+            w = max(0, min(end, write_end) - max(start, read_end))
+            read[layer] = read.get(layer, 0) + r
+            write[layer] = write.get(layer, 0) + w
+            unc[layer] = unc.get(layer, 0) + n - r - w
         start = end
-    return {k: LayerTokens(read=v[0], write=v[1], uncached=v[2]) for k, v in sums.items()}
+    layers = dict.fromkeys(b.layer for b in blocks)
+    return {k: LayerTokens(read=read.get(k, 0), write=write.get(k, 0), uncached=unc.get(k, 0))
+            for k in layers}
 
 
 def make_record(p: Pending, *, status: int, response: Response | None, error: str | None,
@@ -163,7 +172,8 @@ def make_record(p: Pending, *, status: int, response: Response | None, error: st
     return CallRecord(
         session_id=s.id, index=p.index, turn=p.index, step=0, model=req.model,
         tokenizer=s.profile.tokenizer, tokens_exact=s.profile.tokenizer != "estimate",
-        blocks=[block_record(b, n) for b, n in zip(blocks, p.tokens, strict=True)],
+        blocks=req.block_records or [block_record(b, n) for b, n in zip(blocks, p.tokens,
+                                                                         strict=True)],
         breakpoints=[(bp.index, bp.ttl) for bp in bps], predicted=predicted, reported=rep,
         disagreement=_disagreement(predicted, rep) if ok and rep is not None else None,
         by_layer=by_layer(blocks, p.tokens, usage) if ok else {},

@@ -46,6 +46,7 @@ class Request:
     call: RecordedCall
     items: list[Item] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
+    block_records: list[Any] = field(default_factory=list)
     cache_key: str | None = None
     continues: str | None = None  # Responses' previous_response_id: state kept upstream
 
@@ -60,6 +61,18 @@ class Item:
     where: list[str]
     segments: list[str]
     tokens: dict[str, list[int]] = field(default_factory=dict)
+    records: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Assembled:
+    """The last call assembled for a route: its items, and after each item the number of
+    blocks and the serialization's length so far (entry 0 is before the first item)."""
+
+    items: list[Item]
+    call: RecordedCall
+    num_blocks: list[int]
+    lengths: list[int]
 
 
 Unit = tuple[tuple[Any, ...], Any, Callable[[], list[tuple[Block, str]]]]
@@ -78,6 +91,7 @@ class RequestReader:
         self.keep = keep
         self.max_units = max_units
         self._seen: dict[tuple[Any, ...], list[Item]] = {}
+        self._last: dict[str, _Assembled] = {}
 
     def read(self, route: str, body: bytes) -> Request:
         """Parse a body of ``route`` (``messages``, ``chat``, ``responses``).
@@ -91,11 +105,32 @@ class RequestReader:
         units = {"messages": _anthropic_units, "chat": _chat_units,
                  "responses": _responses_units}[route](data)
         items = [self._item(route, key, value, build) for key, value, build in units]
-        b = CallBuilder(0)
-        call = b.call
+        call = self._assemble(route, items)
+        return Request(route=route, model=str(data.get("model") or "unknown"),
+                       stream=bool(data.get("stream")), call=call, items=items,
+                       cache_key=data.get("prompt_cache_key"),
+                       continues=data.get("previous_response_id"))
+
+    def _assemble(self, route: str, items: list[Item]) -> RecordedCall:
+        """The RecordedCall of ``items``, continuing the arrays of the last call of this
+        route for the items the two share at the start (the same cached Item objects)."""
+        prev = self._last.get(route)
+        k = 0
+        if prev is not None:
+            m = min(len(prev.items), len(items))
+            while k < m and prev.items[k] is items[k]:
+                k += 1
+        call = CallBuilder(0).call
+        nb = prev.num_blocks[k] if prev is not None and k else 0
+        length = prev.lengths[k] if prev is not None and k else 0
+        if prev is not None and k:
+            pc = prev.call
+            call.blocks, call.where = pc.blocks[:nb], pc.where[:nb]
+            call.starts, call.content_starts = pc.starts[:nb], pc.content_starts[:nb]
+        num_blocks = prev.num_blocks[:k + 1] if prev is not None and k else [0]
+        lengths = prev.lengths[:k + 1] if prev is not None and k else [0]
         parts: list[str] = []
-        length = 0
-        for item in items:
+        for item in items[k:]:
             for blk, at, seg in zip(item.blocks, item.where, item.segments, strict=True):
                 call.blocks.append(blk)
                 call.where.append(at)
@@ -103,21 +138,29 @@ class RequestReader:
                 call.content_starts.append(length + len(seg) - len(blk.content) - 1)
                 parts.append(seg)
                 length += len(seg)
-        call.text = "".join(parts)
-        return Request(route=route, model=str(data.get("model") or "unknown"),
-                       stream=bool(data.get("stream")), call=call, items=items,
-                       cache_key=data.get("prompt_cache_key"),
-                       continues=data.get("previous_response_id"))
+            num_blocks.append(len(call.blocks))
+            lengths.append(length)
+        head = prev.call.text[:prev.lengths[k]] if prev is not None and k else ""
+        call.text = head + "".join(parts)
+        self._last[route] = _Assembled(items, call, num_blocks, lengths)
+        return call
 
     def count_tokens(self, req: Request, tokenizer: str, count: Callable[[str], int]) -> None:
-        """Fill ``req.tokens`` (tokens of each block's segment), item by cached item."""
+        """Fill ``req.tokens`` (tokens of each block's segment) and ``req.block_records``,
+        item by cached item."""
+        from ._records import block_record
+
         out: list[int] = []
+        recs: list[Any] = []
         for item in req.items:
             t = item.tokens.get(tokenizer)
             if t is None:
                 t = item.tokens[tokenizer] = [int(count(seg)) for seg in item.segments]
+                item.records[tokenizer] = [block_record(b, n) for b, n in
+                                           zip(item.blocks, t, strict=True)]
             out += t
-        req.tokens = out
+            recs += item.records[tokenizer]
+        req.tokens, req.block_records = out, recs
 
     def _item(self, route: str, key: tuple[Any, ...], value: Any,
               build: Callable[[], list[tuple[Block, str]]]) -> Item:
