@@ -149,14 +149,15 @@ class Scorer:
                     t.missed[kind] = t.missed.get(kind, 0) + 1
 
     def summary_call(self, prompt_text: str, summary: str) -> None:
-        """A model call a strategy makes to summarize (uncached prompt, summary output)."""
+        """A summary a strategy writes: counted, and priced as an uncached model call
+        would be (``summary_cost``), but not added to ``cost``."""
         t = self.t
         t.summary_calls += 1
         n_in, n_out = self.count(prompt_text), self.count(summary)
         for name, prof in self.profiles.items():
-            c = (n_in * prof.prices.input + n_out * prof.prices.output) / 1e6
-            t.cost[name] += c
-            t.summary_cost[name] += c
+            # not in cost: the summarizer here is the shared extractive one (no model
+            # call); this is what an LLM summarizer would add, reported beside it
+            t.summary_cost[name] += (n_in * prof.prices.input + n_out * prof.prices.output) / 1e6
 
 
 def invalid_sequences(segs: list[Segment]) -> int:
