@@ -13,6 +13,9 @@ one user's records), and measures:
   scope-filtered, visibility-checked, audited) for random queries in random scopes.
   Baseline in the same run: exact numpy cosine top-k over the same vectors of that scope
   held in memory (what a brute-force in-process search costs, with no store at all).
+  Also in the same run, on the same files: the SQL path (``search_cache_mb=0``: BM25 in
+  SQL, cosine in LanceDB, as every search ran before the per-scope snapshots), with the
+  ratio; and the cold cost of building a scope's snapshot (its first search).
 * ``--one-user``: the worst case, every record in a single user's scope.
 
 The embedder is the deterministic hashing embedder (dim 384, like MiniLM) so the numbers
@@ -92,8 +95,8 @@ def raw_sqlite(path: Path, rows: list[tuple[Scope, str]]) -> float:
     return dt
 
 
-def measure(store: MemoryStore, emb: HashingEmbedder, sc: list[Scope], size: int,
-            queries: int, r: random.Random, tmp: Path, fill_s: float,
+def measure(store: MemoryStore, old: MemoryStore, emb: HashingEmbedder, sc: list[Scope],
+            size: int, queries: int, r: random.Random, tmp: Path, fill_s: float,
             rows: list[tuple[Scope, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {"records": size}
     out["write_many_per_s"] = round(len(rows) / fill_s, 1) if rows else None
@@ -117,13 +120,23 @@ def measure(store: MemoryStore, emb: HashingEmbedder, sc: list[Scope], size: int
     for s in sc:
         texts = [rec.content for rec in store.list(s, actor="bench")]
         by_scope[(s.tenant, s.user)] = emb.embed(texts) if texts else np.zeros((0, emb.dim))
-    lat, base_lat, sizes = [], [], []
+    cold = []
+    for s in sc[:10]:  # the first search of a scope builds its snapshot
+        t = time.perf_counter()
+        store.search(s, "deploy", k=10)
+        cold.append((time.perf_counter() - t) * 1e3)
+    lat, old_lat, base_lat, sizes = [], [], [], []
+    same = 0
     for _ in range(queries):
         scope = sc[r.randrange(len(sc))]
         q = " ".join(r.choice(WORDS) for _ in range(3))
         t = time.perf_counter()
         hits = store.search(scope, q, k=10)
         lat.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        old_hits = old.search(scope, q, k=10)
+        old_lat.append((time.perf_counter() - t) * 1e3)
+        same += [h.record.id for h in hits] == [h.record.id for h in old_hits]
         t = time.perf_counter()
         qv = emb.embed([q])[0]
         mat = by_scope[(scope.tenant, scope.user)]
@@ -134,6 +147,10 @@ def measure(store: MemoryStore, emb: HashingEmbedder, sc: list[Scope], size: int
         sizes.append(len(mat))
         assert len(hits) <= 10
     out.update(search_p50_ms=round(pct(lat, 50), 2), search_p95_ms=round(pct(lat, 95), 2),
+               sql_path_p50_ms=round(pct(old_lat, 50), 2),
+               sql_path_p95_ms=round(pct(old_lat, 95), 2),
+               snapshot_build_ms=round(statistics.median(cold), 1),
+               same_top10=f"{same}/{queries}",
                numpy_p50_ms=round(pct(base_lat, 50), 3), numpy_p95_ms=round(pct(base_lat, 95), 3),
                scope_records_p50=int(statistics.median(sizes)))
     return out
@@ -169,26 +186,32 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(d)
         store = MemoryStore(f"sqlite:///{tmp / 'bench.db'}", vectors=tmp / "vectors",
                             embedder=emb)
+        old = MemoryStore(f"sqlite:///{tmp / 'bench.db'}", vectors=tmp / "vectors",
+                          embedder=emb, search_cache_mb=0)
         n = 0
         for size in sorted(int(s) for s in args.sizes.split(",")):
             fill_s, rows = fill(store, n, size, r, sc)
             n = size
-            results.append(measure(store, emb, sc, size, args.queries, r, tmp, fill_s, rows))
+            results.append(measure(store, old, emb, sc, size, args.queries, r, tmp, fill_s,
+                                   rows))
             n += 200
             print(json.dumps(results[-1]), file=sys.stderr)
         store.close()
+        old.close()
     rate = None if args.no_minilm else minilm_rate(r)
     print(f"scopes: {len(sc)}   embedder: hashing-384 (MiniLM encodes {rate} notes/s here)")
     print(f"{'records':>8} {'write_many/s':>12} {'raw sqlite/s':>12} {'ratio':>6} "
           f"{'index/s':>8} {'write p50':>9} {'search p50':>10} {'p95':>7} {'numpy p50':>9} "
-          f"{'ratio':>6}")
+          f"{'ratio':>6} {'sql path p50':>12} {'speedup':>7} {'build':>8}")
     for x in results:
         wr = x["raw_sqlite_per_s"] / x["write_many_per_s"] if x["write_many_per_s"] else 0
         sr = x["search_p50_ms"] / x["numpy_p50_ms"] if x["numpy_p50_ms"] else 0
         print(f"{x['records']:>8} {x['write_many_per_s']:>12} {x['raw_sqlite_per_s']:>12} "
               f"{wr:>5.0f}x {x['index_per_s']:>8} {x['write_p50_ms']:>7}ms "
               f"{x['search_p50_ms']:>8}ms {x['search_p95_ms']:>5}ms {x['numpy_p50_ms']:>7}ms "
-              f"{sr:>5.0f}x")
+              f"{sr:>5.0f}x {x['sql_path_p50_ms']:>10}ms "
+              f"{x['sql_path_p50_ms'] / x['search_p50_ms']:>6.1f}x "
+              f"{x['snapshot_build_ms']:>6}ms")
     if args.json:
         print(json.dumps({"scopes": len(sc), "minilm_per_s": rate, "results": results}))
     return 0

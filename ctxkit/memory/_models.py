@@ -135,6 +135,8 @@ class AuditRow(Scoped, Base):
     __table_args__ = (
         Index("ix_memaudit_scope_record", "tenant", "user_id", "record_id"),
         Index("ix_memaudit_scope_at", "tenant", "user_id", "at"),
+        # search snapshots read the changes after the last line they applied
+        Index("ix_memaudit_scope_seq", "tenant", "user_id", "seq"),
     )
 
 
@@ -196,6 +198,7 @@ def create_schema(engine: Engine, name: str) -> None:
     for attempt in range(8):
         try:
             _create(engine)
+            analyze(engine)
             return
         except OperationalError as exc:  # unreachable, locked, read-only
             last = exc
@@ -213,21 +216,40 @@ def create_schema(engine: Engine, name: str) -> None:
                      "before starting workers") from last
 
 
+# indexes added after stores were first created (create_all adds tables, not indexes)
+_LATER_INDEXES = ["CREATE INDEX IF NOT EXISTS ix_memaudit_scope_seq ON memory_audit "
+                  "(tenant, user_id, seq)"]
+
+
 def _create(engine: Engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             # concurrent openers would race on CREATE TABLE/FUNCTION; serialize them
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
             Base.metadata.create_all(conn)
-            for sql in _APPEND_ONLY["postgresql"]:
+            for sql in _APPEND_ONLY["postgresql"] + _LATER_INDEXES:
                 conn.exec_driver_sql(sql)
         return
     Base.metadata.create_all(engine)
-    statements = _APPEND_ONLY.get(engine.dialect.name, [])
+    statements = _APPEND_ONLY.get(engine.dialect.name, []) + _LATER_INDEXES
     if statements:
         with engine.begin() as conn:
             for sql in statements:
                 conn.exec_driver_sql(sql)
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh SQLite's planner statistics (sampled: milliseconds). Without them, a lookup
+    by id inside one big scope is planned as a scan of the scope (130 ms at 10k records
+    instead of 0.2 ms). Best effort: a read-only file keeps its old statistics."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=400")
+            conn.exec_driver_sql("ANALYZE")
+    except Exception:  # noqa: BLE001 - statistics are an optimization
+        pass
 
 
 def insert_ignore(dialect: str, table: Any, key: str, value: str) -> Any:

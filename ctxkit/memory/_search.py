@@ -21,8 +21,10 @@ from sqlalchemy import Float, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from .._errors import UserError
+from . import _snapshot
 from ._models import RecordRow, TermRow
 from ._scope import Scope
+from ._snapshot import SnapshotCache
 from ._text import bm25, terms
 from ._vectors import VectorIndex
 from ._visibility import base_visible, not_superseded
@@ -157,13 +159,24 @@ def dense(db: Session, vectors: VectorIndex, scope: Scope, qvec: Any, t: float, 
 
 def hybrid(db: Session, vectors: VectorIndex | None, qvec: Any, scope: Scope, query: str,
            t: float, *, k: int, tier: str | None = None, session: str | None = None,
-           kinds: list[str] | None = None, params: SearchParams = SearchParams()
-           ) -> list[Ranked]:
-    """The ``k`` best visible records of ``scope`` for ``query`` at ``t``."""
+           kinds: list[str] | None = None, params: SearchParams = SearchParams(),
+           snapshots: SnapshotCache | None = None) -> list[Ranked]:
+    """The ``k`` best visible records of ``scope`` for ``query`` at ``t``.
+
+    With ``snapshots`` (SQLite) both halves run over the scope's in-process snapshot;
+    without, in SQL and LanceDB. The two give the same ranking (tests compare them).
+    """
     depth = max(params.depth, k)
-    text = lexical(db, query, t, limit=depth, tier=tier, session=session, kinds=kinds)
-    vec = dense(db, vectors, scope, qvec, t, limit=depth, tier=tier, session=session,
-                kinds=kinds) if vectors is not None and qvec is not None else []
+    if snapshots is not None:
+        snap = snapshots.get(db, scope, vectors if qvec is not None else None)
+        ok = snap.visible(t, tier=tier, session=session, kinds=kinds)
+        text = _snapshot.lexical(snap, query, ok, limit=depth)
+        vec = _snapshot.dense(snap, qvec, ok, limit=depth) if vectors is not None \
+            and qvec is not None else []
+    else:
+        text = lexical(db, query, t, limit=depth, tier=tier, session=session, kinds=kinds)
+        vec = dense(db, vectors, scope, qvec, t, limit=depth, tier=tier, session=session,
+                    kinds=kinds) if vectors is not None and qvec is not None else []
     detail: dict[str, dict[str, Any]] = {}
     for name, ranked in (("text", text), ("vector", vec)):
         for rank, (rid, raw) in enumerate(ranked):

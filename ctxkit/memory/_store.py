@@ -39,8 +39,10 @@ from ._models import (
     make_engine,
     scoped_sessions,
 )
+from ._redact import redact_value
 from ._scope import MemoryRecord, Scope, check_scope
 from ._search import SearchParams
+from ._snapshot import SnapshotCache
 from ._vectors import VectorIndex
 from ._view import MemoryView
 from ._visibility import to_record
@@ -72,13 +74,15 @@ class MemoryStore(MemoryView):
         search_params: tuning of hybrid search.
         max_content: the most characters one record's content may have (larger writes
             are refused with a clear error: split or summarize them first).
+        search_cache_mb: memory for the per-scope search snapshots (SQLite only; 0 turns
+            them off and every search runs in SQL and LanceDB).
     """
 
     def __init__(self, url: str = "sqlite:///memory.db", *,
                  vectors: str | os.PathLike[str] | None = None, embedder: Any = None,
                  clock: Callable[[], float] = time.time, redact_secrets: bool = True,
                  redact_pii: bool = True, search_params: SearchParams | None = None,
-                 max_content: int = MAX_CONTENT) -> None:
+                 max_content: int = MAX_CONTENT, search_cache_mb: int = 512) -> None:
         super().__init__(self, None)
         if not isinstance(url, str):
             raise UserError(f"MemoryStore url must be a str SQLAlchemy URL, got {url!r}")
@@ -91,6 +95,10 @@ class MemoryStore(MemoryView):
         self._engine = make_engine(url)
         create_schema(self._engine, _safe(url))
         self._factory = scoped_sessions(self._engine)
+        # SQLite serializes writers, so its audit order is commit order: snapshots can
+        # follow it; other databases search in SQL
+        self.snapshots = SnapshotCache(search_cache_mb << 20) if search_cache_mb > 0 \
+            and self._engine.dialect.name == "sqlite" else None
         self._vectors_path = _vectors_dir(url, vectors, self._engine.dialect.name)
         self._embedder = embedder
         self._vectors: VectorIndex | None = None
@@ -287,10 +295,15 @@ class MemoryStore(MemoryView):
                     actor: str, extra: dict[str, Any]) -> None:
         """Log a read: one audit line per record returned (or one saying none was)."""
         now = self.clock()
-        rows = [audit_row(scope, now, "read", None, actor, {"via": via, **extra})] if not hits \
-            else [audit_row(scope, now, "read", rid, actor,
-                             {"via": via, "rank": rank, "score": score, **detail, **extra})
-                  for rank, (rid, score, detail) in enumerate(hits, 1)]
+        # the read's details are ctxkit's own figures and a query digest; the actor and the
+        # extra fields are redacted once for the whole read
+        actor = redact_value(actor)
+        extra = redact_value(extra)
+        rows = [audit_row(scope, now, "read", None, actor, {"via": via, **extra}, clean=True)
+                ] if not hits else [
+            audit_row(scope, now, "read", rid, actor,
+                      {"via": via, "rank": rank, "score": score, **detail, **extra}, clean=True)
+            for rank, (rid, score, detail) in enumerate(hits, 1)]
         insert_rows(db, scope, AuditRow, rows)
 
     flush = _sync.flush

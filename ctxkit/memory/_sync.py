@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
 from .._errors import StoreError
 from ._lock import file_lock
-from ._models import RecordRow
+from ._models import RecordRow, analyze
+from ._scope import Scope
 from ._vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -94,13 +95,17 @@ def flush(self: MemoryStore) -> int:
             for i in range(0, len(pending), _CHUNK):
                 chunk = pending[i:i + _CHUNK]
                 vecs = self.embedder.embed([p.content for p in chunk])
+                if self.snapshots is not None:
+                    _offer(self.snapshots, chunk, vecs)
                 index.add([{"id": p.id, "tenant": p.tenant, "user_id": p.user_id,
                             "session": p.session, "tier": p.tier, "created_at": p.created_at,
                             "vector": vecs[j]} for j, p in enumerate(chunk)])
                 with self._maintenance("vector backlog") as db:
                     db.execute(update(RecordRow).where(RecordRow.id.in_(
                         [p.id for p in chunk])).values(vectorized=True))
-            return len(pending)
+        if len(pending) >= 1000:
+            analyze(self._engine)  # a bulk load changed the tables' shape
+        return len(pending)
 
 
 def rebuild_vectors(self: MemoryStore) -> int:
@@ -120,6 +125,15 @@ def rebuild_vectors(self: MemoryStore) -> int:
             with self._maintenance("vector rebuild") as db:
                 db.execute(update(RecordRow).values(vectorized=False))
     return flush(self)
+
+
+def _offer(cache: Any, chunk: Any, vecs: Any) -> None:
+    by_scope: dict[tuple[str, str], list[int]] = {}
+    for j, p in enumerate(chunk):
+        by_scope.setdefault((p.tenant, p.user_id), []).append(j)
+    for (tenant, user), js in by_scope.items():
+        cache.offer_vectors(Scope(tenant=tenant, user=user), [chunk[j].id for j in js],
+                            vecs[js])
 
 
 def _pending_ids(self: MemoryStore, limit: int) -> list[str]:

@@ -143,6 +143,28 @@ class VectorIndex:
     def ids(self) -> set[str]:
         return set(self.id_counts())
 
+    def vectors_of(self, scope: Scope, ids: list[str] | None = None) -> tuple[list[str], Any]:
+        """The stored vectors of ``scope`` (all, or those of ``ids``): (ids, matrix)."""
+        import numpy as np
+
+        where = f"tenant = {_lit(scope.tenant)} AND user_id = {_lit(scope.user)}"
+        out_ids: list[str] = []
+        parts: list[Any] = []
+        chunks = [None] if ids is None else [ids[i:i + 500] for i in range(0, len(ids), 500)]
+        with lance_errors(self.path, "read"):
+            for chunk in chunks:
+                cond = where if chunk is None else where + " AND id IN (" + ", ".join(
+                    _lit(x) for x in chunk) + ")"
+                n = self.count() if chunk is None else len(chunk) * 2
+                tbl = (self._table.search().where(cond).select(["id", "vector"])
+                       .limit(max(n, 1)).to_arrow())
+                if tbl.num_rows:
+                    out_ids += tbl.column("id").to_pylist()
+                    flat = tbl.column("vector").combine_chunks().flatten().to_numpy()
+                    parts.append(np.asarray(flat, dtype=np.float32).reshape(-1, self.dim))
+        vecs = np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+        return out_ids, vecs
+
     def search(self, scope: Scope, vector: Any, *, limit: int, at: float | None = None,
                tier: str | None = None, session: str | None = None) -> list[tuple[str, float]]:
         """Nearest records of ``scope`` by cosine similarity, best first.

@@ -69,7 +69,8 @@ class MemoryView:
         qvec = st.embed_query(query) if query.strip() else None
         with st.session(scope) as db:
             ranked = hybrid(db, st.vector_index(), qvec, scope, query, t, k=k, tier=tier,
-                            session=session, kinds=kinds, params=params or st.search_params)
+                            session=session, kinds=kinds, params=params or st.search_params,
+                            snapshots=st.snapshots)
             ranked = [r for r in ranked if r.score >= min_score]
             hits = [MemoryHit(to_record(r.row, t), r.score) for r in ranked]
             st.audit_reads(db, scope, [(r.row.id, r.score, r.detail) for r in ranked],

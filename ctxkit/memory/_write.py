@@ -107,13 +107,16 @@ def prepare(scope: Scope, item: str | Mapping[str, Any], now: float, *, secrets:
 
 
 def audit_row(scope: Scope, at: float, action: str, record_id: str | None,
-               actor: str | None, detail: dict[str, Any]) -> dict[str, Any]:
+               actor: str | None, detail: dict[str, Any], *, clean: bool = False
+               ) -> dict[str, Any]:
     """One audit line as a dict. The log is append-only, so it cannot be cleaned later:
-    actor and detail always pass the redactor, whatever the store's settings."""
+    actor and detail pass the redactor, whatever the store's settings, unless the caller
+    says they are ``clean`` (already redacted, or only figures ctxkit computed)."""
+    detail = {k: v for k, v in detail.items() if v is not None}
     return {"tenant": scope.tenant, "user_id": scope.user, "session": scope.session, "at": at,
-            "action": action, "record_id": record_id, "actor": redact_value(actor),
-            "reason": None,
-            "detail": redact_value({k: v for k, v in detail.items() if v is not None})}
+            "action": action, "record_id": record_id,
+            "actor": actor if clean else redact_value(actor), "reason": None,
+            "detail": detail if clean else redact_value(detail)}
 
 
 def audit(scope: Scope, at: float, action: str, record_id: str | None, actor: str | None,
