@@ -23,12 +23,12 @@ from .._block import Block
 from .._cache import Prediction, place_breakpoints
 from .._draft import Breakpoint
 from .._drift import DriftEvent
-from .._record import BlockRecord, CallRecord, LayerTokens, cost_usd
+from .._record import CallRecord, LayerTokens, cost_usd
 from .._types import Response, ToolCall, Usage
 from ..audit._prompt import RecordedCall, header
 from ..memory import redact
 from ._sessions import Session
-from ._wire import Request
+from ._wire import Request, block_record
 
 
 @dataclass(slots=True)
@@ -64,22 +64,6 @@ def extend_chain(prev: list[Block], prev_chain: list[str], blocks: list[Block]) 
         last = hashlib.sha256((last + b.hash).encode()).hexdigest()[:20]
         out.append(last)
     return out
-
-
-_RECORDS: dict[tuple[str, str, str, str | None, int], BlockRecord] = {}
-
-
-def block_record(b: Block, tokens: int) -> BlockRecord:
-    """The record of a block, shared between the calls that repeat it."""
-    key = (b.hash, b.layer, b.key, b.cache, tokens)
-    rec = _RECORDS.get(key)
-    if rec is None:
-        if len(_RECORDS) > 500_000:
-            _RECORDS.clear()
-        rec = _RECORDS[key] = BlockRecord.model_construct(
-            layer=b.layer, key=b.key, role=b.role, kind=b.kind, hash=b.hash, tokens=tokens,
-            cache=b.cache, must_keep=True, score=None, trust="trusted")
-    return rec
 
 
 def predict(p: Pending, now: float, ok: bool) -> tuple[Prediction, list[Breakpoint]]:

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from .._block import Block
+from .._record import BlockRecord
 from .._types import Response
 from ..audit._formats import (
     _anthropic_part,
@@ -148,8 +149,6 @@ class RequestReader:
     def count_tokens(self, req: Request, tokenizer: str, count: Callable[[str], int]) -> None:
         """Fill ``req.tokens`` (tokens of each block's segment) and ``req.block_records``,
         item by cached item."""
-        from ._records import block_record
-
         out: list[int] = []
         recs: list[Any] = []
         for item in req.items:
@@ -273,6 +272,22 @@ def _response_item(item: Any, i: int) -> list[tuple[Block, str]]:
         return [(Block(layer="assistant", role="assistant", kind="thinking", key=key,
                        content=text or as_recorded(item)), at)]
     return [(Block(layer="user", role="user", key=key, content=as_recorded(item)), at)]
+
+
+_RECORDS: dict[tuple[str, str, str, str | None, int], BlockRecord] = {}
+
+
+def block_record(b: Block, tokens: int) -> BlockRecord:
+    """The record of a block, shared between the calls that repeat it."""
+    key = (b.hash, b.layer, b.key, b.cache, tokens)
+    rec = _RECORDS.get(key)
+    if rec is None:
+        if len(_RECORDS) > 500_000:
+            _RECORDS.clear()
+        rec = _RECORDS[key] = BlockRecord.model_construct(
+            layer=b.layer, key=b.key, role=b.role, kind=b.kind, hash=b.hash, tokens=tokens,
+            cache=b.cache, must_keep=True, score=None, trust="trusted")
+    return rec
 
 
 def decode(raw: bytes, encoding: str | None) -> bytes:
