@@ -162,3 +162,48 @@ def test_serve_command_line_maps_onto_the_engine_config() -> None:
     kw = engine_kwargs(args)
     assert kw["block_size"] == 32 and kw["max_num_seqs"] == 8
     assert kw["enable_prefix_caching"] is False
+
+
+def post(base: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+def test_tokenize_ids_are_the_ids_the_chat_route_counts(server: tuple[str, LLM]) -> None:
+    base, llm = server
+    tools = [{"type": "function", "function": {"name": "read_file", "description": "read",
+              "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}}]
+    msgs = chat_messages("what is in setup.py?")
+    status, tok = post(base, "/tokenize", {"model": "tiny", "messages": msgs, "tools": tools})
+    assert status == 200 and tok["count"] == len(tok["tokens"]) > 0
+    assert tok["max_model_len"] == llm.config.max_model_len
+    reply = oai(base).chat.completions.create(model="tiny", messages=msgs, tools=tools,
+                                              max_tokens=4, temperature=0,
+                                              extra_body={"return_token_ids": True})
+    raw = reply.model_dump()
+    assert raw["prompt_token_ids"] == tok["tokens"]
+    assert reply.usage is not None and reply.usage.prompt_tokens == tok["count"]
+    assert len(raw["choices"][0]["token_ids"]) == reply.usage.completion_tokens
+    plain = oai(base).chat.completions.create(model="tiny", messages=msgs, max_tokens=2)
+    assert "prompt_token_ids" not in plain.model_dump()
+    status, text = post(base, "/tokenize", {"prompt": "def add(a, b):"})
+    assert status == 200 and text["tokens"] == llm.encode("def add(a, b):")
+
+
+def test_bad_tokenize_input_gets_a_clear_4xx_in_openais_shape(
+        server: tuple[str, LLM]) -> None:
+    base, _ = server
+    for body, words in [({"model": "tiny"}, "exactly one"),
+                        ({"prompt": "x", "messages": chat_messages("x")}, "exactly one"),
+                        ({"model": "gpt-9", "prompt": "x"}, "not served"),
+                        ({"messages": []}, "messages"),
+                        ({"messages": chat_messages("x"), "add_generation_prompt": False},
+                         "add_generation_prompt")]:
+        status, err = post(base, "/tokenize", body)
+        assert 400 <= status < 500, body
+        assert words in err["error"]["message"] and err["error"]["type"], err

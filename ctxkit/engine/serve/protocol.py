@@ -67,6 +67,7 @@ class ChatRequest(_Open):
     tools: list[dict[str, Any]] | None = None
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
+    return_token_ids: bool = False
 
     def template_messages(self) -> list[dict[str, Any]]:
         out = []
@@ -189,3 +190,16 @@ class MessagesRequest(_Open):
         return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
                               stop=tuple(self.stop_sequences or ()),
                               max_tokens=min(self.max_tokens, room))
+
+
+class TokenizeRequest(_Open):
+    """vLLM's ``POST /tokenize`` body: chat ``messages`` (+ ``tools``) or a plain ``prompt``."""
+    model: str | None = None
+    messages: list[ChatMessage] | None = None
+    tools: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    add_generation_prompt: bool = True
+
+    def chat(self) -> ChatRequest:
+        return ChatRequest(model=self.model or "", messages=self.messages or [],
+                           tools=self.tools)

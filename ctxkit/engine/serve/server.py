@@ -40,7 +40,7 @@ from .choices import (
     completion_logprobs,
     merged,
 )
-from .protocol import ChatRequest, CompletionRequest, MessagesRequest
+from .protocol import ChatRequest, CompletionRequest, MessagesRequest, TokenizeRequest
 from .streaming import Deltas, anthropic_events, sse
 
 _OPENAI_FINISH = {"stop": "stop", "length": "length", "abort": "stop"}
@@ -196,9 +196,33 @@ def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0
                 finish = "tool_calls"
             choices.append({"index": i, "message": message, "finish_reason": finish,
                             "logprobs": chat_logprobs(out, decode1)})
-        return {"id": rid, "object": "chat.completion", "created": int(time.time()),
+        if req.return_token_ids:  # vLLM's extension: the ids the engine read and wrote
+            for choice, out in zip(choices, outs, strict=True):
+                choice["token_ids"] = list(out.token_ids)
+        body = {"id": rid, "object": "chat.completion", "created": int(time.time()),
                 "model": name, "choices": choices,
                 "usage": openai_usage(outs[0], sum(len(o.token_ids) for o in outs))}
+        if req.return_token_ids:
+            body["prompt_token_ids"] = ids
+        return body
+
+    @app.post("/tokenize", response_model=None)
+    async def tokenize(req: TokenizeRequest) -> Any:
+        """vLLM's ``/tokenize``: the ids the chat route would send to the engine."""
+        if req.model:
+            check_model(req.model)
+        if (req.messages is None) == (req.prompt is None):
+            raise ApiError(400, "send exactly one of 'messages' (chat) or 'prompt' (text)")
+        if req.messages is not None and not req.add_generation_prompt:
+            raise ApiError(400, "add_generation_prompt=false is not supported: the chat "
+                                "route always adds it; leave it out")
+        try:
+            ids = (llm.encode(req.prompt) if req.prompt is not None else
+                   llm.apply_chat_template(req.chat().template_messages(), req.tools))
+        except (UserError, ValueError) as exc:
+            raise ApiError(400, str(exc)) from exc
+        return {"tokens": list(ids), "count": len(ids),
+                "max_model_len": llm.config.max_model_len}
 
     @app.post("/v1/completions", response_model=None)
     async def completions(req: CompletionRequest, request: Request) -> Any:
