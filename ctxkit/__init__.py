@@ -16,7 +16,6 @@ uncached, cost, and the reason for every cache miss.
 
 from ._backend import Backend
 from ._block import Block, Provenance, canonical_json
-from ._budget import Candidate, GreedyPacker, Packer
 from ._draft import Breakpoint, Budget, Draft
 from ._drift import DriftEvent
 from ._errors import (
@@ -27,14 +26,14 @@ from ._errors import (
     StoreError,
     UserError,
 )
+from ._layer import Layer
 from ._pipeline import ContextPipeline
 from ._profile import CacheRules, Prices, Profile, profile_for, register_profile
 from ._record import CallRecord, LayerTokens, Trace, load_trace
 from ._tokens import TokenCounter, get_tokenizer
 from ._types import Response, Session, ToolCall, ToolResult, Turn, Usage
+from .packing import Candidate, GreedyPacker, Packer
 from .state import WorkingState
-
-Layer = object  # documentation alias: a layer is any callable(draft, turn) -> draft
 
 __all__ = [
     "Backend", "BackendError", "Block", "Breakpoint", "Budget", "BudgetError", "CacheRules",

@@ -1,37 +1,33 @@
 """Assembly of one call: layers → Draft → budget → breakpoints → cache prediction → drift.
 
-Owns the pure, synchronous part of a call that ``run`` and ``arun`` share, and the
-CallRecord built from it once the backend answered. Knows no wire format and does no I/O.
+Owns running the layers in list order (``run_layers`` for ``run``: an awaitable a layer
+returns is driven to completion; ``arun_layers`` for ``arun``: a layer's ``acall`` is
+preferred and every awaitable is awaited, so the event loop stays free), the synchronous
+rest of a call that ``run`` and ``arun`` share, and the CallRecord built from it once the
+backend answered. Knows no wire format and does no I/O of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._block import Block, Provenance
-from ._budget import Packer, apply_budget
 from ._cache import CacheModel, Prediction, place_breakpoints
 from ._draft import Budget, Draft
 from ._drift import DriftEvent, diagnose
 from ._errors import UserError
+from ._layer import layer_name
 from ._profile import Profile
 from ._record import BlockRecord, CallRecord, LayerTokens, LayoutNote, cost_usd
 from ._tokens import TokenCounter
 from ._types import Response, Turn, Usage
-
-Layer = Callable[[Draft, Turn], Any]
-
-
-def layer_name(layer: Any) -> str:
-    """A layer's name: its ``name`` attribute, else its function or class name."""
-    name = getattr(layer, "name", None)
-    if isinstance(name, str):
-        return name
-    return str(getattr(layer, "__name__", type(layer).__name__)).lower()
+from .packing._step import Packer, apply_budget
 
 
 @dataclass(slots=True)
@@ -50,16 +46,71 @@ class Prepared:
     prompt_ids: list[int] | None = None  # exact token ids, when the backend renders them
 
 
+def _accept(layer: Any, draft: Draft, out: Any) -> Draft:
+    if out is None:
+        return draft
+    if not isinstance(out, Draft):
+        raise UserError(f"layer {layer_name(layer)!r} returned {type(out).__name__}; "
+                        "a layer returns the Draft it was given (or None)")
+    return out
+
+
+def _callable(layer: Any) -> None:
+    if not callable(layer) or isinstance(layer, type):
+        raise UserError(f"pipe.layers holds {layer!r}, which is not a layer; a layer has a "
+                        "`name` and `__call__(draft, turn) -> Draft` (see ctxkit.Layer)")
+
+
+def run_layers(layers: Sequence[Any], draft: Draft, turn: Turn) -> Draft:
+    """Run ``layers`` in order on ``draft`` (``run``'s path): an awaitable a layer returns
+    is run to completion here, so async layers work under ``run`` too."""
+    for layer in layers:
+        _callable(layer)
+        draft.layer = layer_name(layer)
+        out = layer(draft, turn)
+        if inspect.isawaitable(out):
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                out = asyncio.run(_await(out))
+            else:
+                if inspect.iscoroutine(out):
+                    out.close()
+                raise UserError(f"layer {draft.layer!r} is async and an event loop is "
+                                "running; use `await pipe.arun(...)`")
+        draft = _accept(layer, draft, out)
+    draft.layer = ""
+    return draft
+
+
+async def arun_layers(layers: Sequence[Any], draft: Draft, turn: Turn) -> Draft:
+    """Run ``layers`` in order on ``draft`` (``arun``'s path): a layer's async form
+    ``acall`` is preferred, and whatever a layer returns that is awaitable is awaited."""
+    for layer in layers:
+        _callable(layer)
+        draft.layer = layer_name(layer)
+        acall = getattr(layer, "acall", None)
+        out = acall(draft, turn) if callable(acall) else layer(draft, turn)
+        if inspect.isawaitable(out):
+            out = await out
+        draft = _accept(layer, draft, out)
+    draft.layer = ""
+    return draft
+
+
+async def _await(x: Any) -> Any:
+    return await x
+
+
 def build_draft(layers: Sequence[Any], turn: Turn, *, profile: Profile, counter: TokenCounter,
                 budget: Budget, packer: Packer, user_block: Block | None) -> Draft:
-    draft = Draft(profile=profile, counter=counter, budget=budget)
-    for layer in layers:
-        out = layer(draft, turn)
-        if out is not None:
-            if not isinstance(out, Draft):
-                raise UserError(f"layer {layer_name(layer)!r} returned {type(out).__name__}; "
-                                "a layer returns the Draft it was given (or None)")
-            draft = out
+    """The whole draft, synchronously: layers, then ``finish_draft``."""
+    draft = run_layers(layers, Draft(profile=profile, counter=counter, budget=budget), turn)
+    return finish_draft(draft, packer=packer, user_block=user_block)
+
+
+def finish_draft(draft: Draft, *, packer: Packer, user_block: Block | None) -> Draft:
+    """After the layers: the user's message, the tool-pairing check, the packing step."""
     if user_block is not None:
         if draft.blocks and draft.blocks[-1].cache is not None:
             # nothing volatile sits between the cached region and the user's text: cache it
@@ -242,7 +293,7 @@ def make_record(p: Prepared, *, session_id: str, index: int, backend: str, start
         prices_as_of=profile.prices.as_of,
         drift=[p.drift] if p.drift is not None else [], layout=p.layout,
         prompt_hash=p.chain[-1] if p.chain else "", response=response,
-        extras={k: v(draft) if callable(v) else v for k, v in draft.extras.items()},
+        extras=draft.resolved_notes(),
     )
 
 

@@ -1,8 +1,9 @@
 """Deprecated public names: one release of grace, one warning each.
 
 Owns ``aliases``, which builds a module-level ``__getattr__`` mapping an old name to its new
-object. The first access of each old name warns (``DeprecationWarning``) with the new name;
-later accesses are silent. Knows nothing of what the names mean.
+object, and ``warn_once`` for an old way of doing something (an attribute, a call form).
+The first use of each warns (``DeprecationWarning``) with what to use instead; later uses
+are silent. Knows nothing of what the names mean.
 """
 
 from __future__ import annotations
@@ -29,3 +30,10 @@ def aliases(module: str, renamed: dict[str, tuple[str, Any]]) -> Callable[[str],
         return obj
 
     return __getattr__
+
+
+def warn_once(key: str, message: str, *, stacklevel: int = 3) -> None:
+    """Warn ``message`` (a DeprecationWarning) the first time ``key`` is used."""
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, DeprecationWarning, stacklevel=stacklevel)

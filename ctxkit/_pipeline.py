@@ -1,8 +1,11 @@
 """ContextPipeline: layers in list order assemble every model call; the tool loop; records.
 
 Owns the session, the cache model, the previous call (for drift) and the records. The
-decision logic is one generator (``_loop``) that yields drafts to send and tools to run;
-``run`` drives it synchronously and ``arun`` asynchronously, so both share one code path.
+decision logic is one generator (``_loop``) that yields the layers to run, drafts to send
+and tools to run; ``run`` drives it synchronously and ``arun`` asynchronously — awaiting
+async layers, the backend and async tools, so the event loop stays free — and both share
+one code path. The tools the loop may run are the ones the layers offered on the draft
+(``draft.add_tool``).
 """
 
 from __future__ import annotations
@@ -18,22 +21,27 @@ from typing import Any
 
 from ._assembly import (
     Prepared,
-    build_draft,
-    layer_name,
+    arun_layers,
+    finish_draft,
     make_record,
     prepare,
+    run_layers,
     transcript_blocks,
 )
 from ._backend import Backend
 from ._block import Block, Provenance, canonical_json
-from ._budget import GreedyPacker, Packer
 from ._cache import CacheModel
 from ._capture import publish
 from ._draft import Budget, Draft
 from ._errors import CtxkitError, UserError
+from ._layer import Layer, check_layer, layer_name
 from ._record import CallRecord, Trace
 from ._types import Response, Session, ToolCall, ToolResult, Turn
 from .canonical import DEFAULT as DEFAULT_CANONICAL
+from .packing import KnapsackPacker, Packer
+from .packing._step import as_packer
+
+LayerLike = Layer | Callable[[Draft, Turn], Any]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -44,15 +52,27 @@ class _ToolRun:
     call: ToolCall
 
 
+@dataclass(slots=True)
+class _Layers:
+    """Run these layers on this draft (sync or async, by the driver)."""
+
+    layers: list[Any]
+    draft: Draft
+    turn: Turn
+
+
 class ContextPipeline:
     """Assembles every model call from ``layers`` and records what it cost.
 
     Args:
         backend: where calls go (``ctxkit.backends.*`` or a ``ctxkit.testing`` double).
-        layers: the layers, stable first; list order is prompt order. ``pipe.layers`` is
-            this plain list: replace an item between calls and drift diagnosis reports it.
+        layers: the layers (``ctxkit.Layer``: a ``name`` and ``__call__(draft, turn)``; a
+            plain function is named by its ``__name__``), stable first; list order is
+            prompt order. ``pipe.layers`` is this plain list: replace an item between
+            calls and drift diagnosis reports it.
         budget: the token budget (defaults to the profile's window minus an output reserve).
-        packer: chooses among flexible candidates (defaults to GreedyPacker).
+        packer: chooses once per call among every layer's candidates (default:
+            ``ctxkit.packing.KnapsackPacker()``).
         trace: a JSONL path; every call appends its CallRecord there.
         session_id: names the session in records (a random id by default).
         max_steps: model calls per ``run`` in the tool loop before handing back.
@@ -62,7 +82,8 @@ class ContextPipeline:
             keep them as returned (ANSI escapes are stripped either way).
     """
 
-    def __init__(self, backend: Backend, layers: Iterable[Any], *, budget: Budget | None = None,
+    def __init__(self, backend: Backend, layers: Iterable[LayerLike], *,
+                 budget: Budget | None = None,
                  packer: Packer | None = None, trace: str | Path | None = None,
                  session_id: str | None = None, max_steps: int = 8,
                  clock: Callable[[], float] = time.time,
@@ -73,13 +94,13 @@ class ContextPipeline:
         if max_steps < 1:
             raise UserError("max_steps must be >= 1")
         self.backend = backend
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+            raise UserError(f"layers must be a list of layers, got {type(layers).__name__}")
         self.layers: list[Any] = list(layers)
-        for layer in self.layers:
-            if not callable(layer):
-                raise UserError(f"layer {layer!r} is not callable; a layer is "
-                                "__call__(draft, turn) -> draft")
+        for i, layer in enumerate(self.layers):
+            check_layer(layer, f"layers[{i}]")
         self.budget = budget or Budget()
-        self.packer: Packer = packer or GreedyPacker()
+        self.packer: Packer = as_packer(packer) if packer is not None else KnapsackPacker()
         self.trace = Trace(trace) if trace is not None else None
         self.session = Session(id=session_id or uuid.uuid4().hex[:12])
         self.records: list[CallRecord] = []
@@ -91,6 +112,7 @@ class ContextPipeline:
         self.subagents: list[ContextPipeline] = []
         self._cache = CacheModel(backend.profile.cache)
         self._prev: Prepared | None = None
+        self._tools: dict[str, Callable[..., Any] | None] = {}
 
     # -- public entry points -------------------------------------------------------------
 
@@ -118,7 +140,8 @@ class ContextPipeline:
         self._accept_results(session, message, list(tool_results))
         turn = Turn(index=session.num_turns, step=0, message=message, session=session,
                     dry_run=True)
-        return self._prepare(turn, message).draft
+        draft = run_layers(self.layers, self._new_draft(), turn)
+        return self._prepare(draft, turn, message).draft
 
     def report(self) -> Any:
         """The session report: tokens by layer x cache, hit rate, cost, drift, latency."""
@@ -128,11 +151,9 @@ class ContextPipeline:
 
     @property
     def functions(self) -> dict[str, Callable[..., Any]]:
-        """Python callables the tool loop may run, collected from the layers' ``functions``."""
-        out: dict[str, Callable[..., Any]] = {}
-        for layer in self.layers:
-            out.update(getattr(layer, "functions", None) or {})
-        return out
+        """The Python callables the last assembled call offered the model
+        (``draft.add_tool``), by tool name: what the tool loop runs."""
+        return {k: v for k, v in self._tools.items() if v is not None}
 
     # -- subagents (the logic lives in _subagent) ----------------------------------------
 
@@ -184,7 +205,8 @@ class ContextPipeline:
         step = 0
         while True:
             turn = Turn(index=turn_index, step=step, message=message, session=session)
-            prep = self._prepare(turn, pending_message)
+            draft = yield _Layers(self.layers, self._new_draft(), turn)
+            prep = self._prepare(draft, turn, pending_message)
             started = self.clock()
             t0 = time.perf_counter()
             try:
@@ -204,12 +226,15 @@ class ContextPipeline:
             session.transcript.extend(transcript_blocks(turn, response))
             if not response.tool_calls:
                 return response
-            fns = self.functions
-            if step + 1 >= max_steps or any(c.name not in fns for c in response.tool_calls):
+            fns = prep.draft.tools
+            if step + 1 >= max_steps or any(fns.get(c.name) is None
+                                            for c in response.tool_calls):
                 session.pending_calls = {c.id: c for c in response.tool_calls}
                 return response
             for call in response.tool_calls:
-                result = yield _ToolRun(fns[call.name], call)
+                fn = fns[call.name]
+                assert fn is not None
+                result = yield _ToolRun(fn, call)
                 session.transcript.append(_result_block(self._canonical(result, session)))
             step += 1
 
@@ -239,11 +264,15 @@ class ContextPipeline:
         text = self.canonical(r.content, tool=r.name, earlier=session.transcript)
         return r if text == r.content else r.model_copy(update={"content": text})
 
-    def _prepare(self, turn: Turn, message: str | None) -> Prepared:
+    def _new_draft(self) -> Draft:
+        return Draft(profile=self.backend.profile, counter=self.backend.counter(),
+                     budget=self.budget)
+
+    def _prepare(self, draft: Draft, turn: Turn, message: str | None) -> Prepared:
         user = _user_block(turn.index, message, layer="turn") if message is not None else None
-        draft = build_draft(self.layers, turn, profile=self.backend.profile,
-                            counter=self.backend.counter(), budget=self.budget,
-                            packer=self.packer, user_block=user)
+        draft = finish_draft(draft, packer=self.packer, user_block=user)
+        if not turn.dry_run:
+            self._tools = dict(draft.tools)
         ids = {layer_name(layer): id(layer) for layer in self.layers}
         return prepare(draft, turn, self._cache, self._prev, ids, self.clock(),
                        prompt_ids=self.backend.render_ids(draft))
@@ -317,7 +346,12 @@ def _drive_sync(gen: Generator[Any, Any, Response], backend: Backend) -> Respons
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         send, throw = None, None
-        if isinstance(req, Draft):
+        if isinstance(req, _Layers):
+            try:
+                send = run_layers(req.layers, req.draft, req.turn)
+            except Exception as exc:  # raised inside the loop, where it is not recorded
+                throw = exc
+        elif isinstance(req, Draft):
             try:
                 send = backend.complete(req)
             except Exception as exc:  # recorded by the loop, then re-raised
@@ -347,7 +381,12 @@ async def _drive_async(gen: Generator[Any, Any, Response], backend: Backend) -> 
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         send, throw = None, None
-        if isinstance(req, Draft):
+        if isinstance(req, _Layers):
+            try:
+                send = await arun_layers(req.layers, req.draft, req.turn)
+            except Exception as exc:
+                throw = exc
+        elif isinstance(req, Draft):
             try:
                 send = await backend.acomplete(req)
             except Exception as exc:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._assembly import layer_name
 from ._block import Block, Provenance
 from ._draft import Draft
 from ._errors import UserError
+from ._layer import layer_name
 from ._types import Response, Turn
 
 if TYPE_CHECKING:
@@ -33,8 +33,7 @@ class _ParentTag:
         self.info = info
 
     def __call__(self, draft: Draft, turn: Turn) -> Draft:
-        draft.extras["parent"] = dict(self.info)
-        return draft
+        return draft.note("parent", dict(self.info))
 
 
 def child(parent: ContextPipeline, task: str, *, layers: Sequence[Any] | None,

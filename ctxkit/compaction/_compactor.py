@@ -5,11 +5,15 @@ every tool call with its result; write the dropped blocks to episodic memory (a 
 stops here, the transcript untouched); summarize them, folding in the last summary;
 rewrite the session once — marker, summary, kept turns — and declare it. The cached
 prefix (every block before the history) is never touched, and neither is the State.
-Used as ``History(compactor=Compactor(...))``. Knows nothing of wire formats.
+Used as ``History(compactor=Compactor(...))``; under ``arun`` the History layer awaits
+``acall``, which awaits a summarizer's ``asummarize`` (a model-written summary does not
+block the event loop). What a compaction did goes to the record with
+``draft.note("compaction", ...)``. Knows nothing of wire formats.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -123,11 +127,24 @@ class Compactor:
                         keep_tokens=self.keep_tokens, count=draft.counter.count)
 
     def __call__(self, session: Session, draft: Draft, turn: Turn) -> None:
+        reason = self._reason(session, draft, turn)
+        if reason is not None:
+            self._fired(self.compact(session, draft, reason, dry_run=turn.dry_run),
+                        session, draft, turn)
+
+    async def acall(self, session: Session, draft: Draft, turn: Turn) -> None:
+        """``__call__`` for ``arun``: the summarizer's async form is awaited."""
+        reason = self._reason(session, draft, turn)
+        if reason is not None:
+            self._fired(await self.acompact(session, draft, reason, dry_run=turn.dry_run),
+                        session, draft, turn)
+
+    def _reason(self, session: Session, draft: Draft, turn: Turn) -> str | None:
         c = self.check(session, draft, turn)
-        reason = next((r for p in self.policies if (r := p.check(c))), None)
-        if reason is None:
-            return
-        done = self.compact(session, draft, reason, dry_run=getattr(turn, "dry_run", False))
+        return next((r for p in self.policies if (r := p.check(c))), None)
+
+    def _fired(self, done: Compaction | None, session: Session, draft: Draft,
+               turn: Turn) -> None:
         if done is not None and not done.dry_run:
             after = self.check(session, draft, turn)
             for p in self.policies:
@@ -137,6 +154,28 @@ class Compactor:
                 dry_run: bool = False) -> Compaction | None:
         """Compact now (policies not asked). In a dry run nothing is written or called:
         the session copy is rewritten with an extractive summary and pending ids."""
+        plan = self._plan(session, draft, reason, dry_run)
+        if plan is None:
+            return None
+        return self._apply(plan, plan.summarizer.summarize(plan.request))
+
+    async def acompact(self, session: Session, draft: Draft, reason: str, *,
+                       dry_run: bool = False) -> Compaction | None:
+        """``compact`` with the summarizer's ``asummarize`` awaited when it has one."""
+        plan = self._plan(session, draft, reason, dry_run)
+        if plan is None:
+            return None
+        asummarize = getattr(plan.summarizer, "asummarize", None)
+        if callable(asummarize):
+            out = asummarize(plan.request)
+            summary = await out if inspect.isawaitable(out) else out
+        else:
+            summary = plan.summarizer.summarize(plan.request)
+        return self._apply(plan, summary)
+
+    def _plan(self, session: Session, draft: Draft, reason: str,
+              dry_run: bool) -> _Plan | None:
+        """Everything before the summary: the cut, and the dropped turns written first."""
         head, body = split_head(session.transcript, self._pinned)
         cut, _ = self._cut(body, draft)
         if cut == 0:
@@ -149,11 +188,6 @@ class Compactor:
             start, end = opening(body, cut)
             pin = body[start:end]
             dropped = body[:start] + body[end:cut]
-        kept = body[cut:]
-        pinned = [b for b in head if not is_compaction(b)] + pin
-        first = (label(dropped) or (0, 0))[0]
-        last = (label(list(reversed(dropped))) or (first, 0))[0]
-        where = span(dropped, whole_turns=whole)
         if dry_run:
             ids = ["(pending)"]
         else:
@@ -162,13 +196,23 @@ class Compactor:
         request = SummaryRequest(dropped=dropped, previous=self._summary,
                                  prefix=list(draft.blocks), transcript=list(session.transcript),
                                  draft=draft, keep_turns=self.keep_turns)
-        summarizer = ExtractiveSummarizer() if dry_run else self.summarizer
-        summary = summarizer.summarize(request).trimmed(self.max_summary_tokens,
-                                                        draft.counter.count_text)
+        return _Plan(session=session, draft=draft, reason=reason, dry_run=dry_run, head=head,
+                     pin=pin, dropped=dropped, kept=body[cut:], whole=whole, ids=ids,
+                     request=request,
+                     summarizer=ExtractiveSummarizer() if dry_run else self.summarizer)
+
+    def _apply(self, plan: _Plan, summary: Summary) -> Compaction:
+        """Everything after the summary: the one rewrite, declared, and the record note."""
+        session, draft, dropped, ids = plan.session, plan.draft, plan.dropped, plan.ids
+        summary = summary.trimmed(self.max_summary_tokens, draft.counter.count_text)
+        pinned = [b for b in plan.head if not is_compaction(b)] + plan.pin
+        first = (label(dropped) or (0, 0))[0]
+        last = (label(list(reversed(dropped))) or (first, 0))[0]
+        where = span(dropped, whole_turns=plan.whole)
         n = len(self.compactions) + 1
         shown = ", ".join(ids[:MAX_IDS_SHOWN]) + (
             f" … ({len(ids)} in all)" if len(ids) > MAX_IDS_SHOWN else "")
-        line = f"{where} compacted at {reason}; episodic ids {shown or 'none'}"
+        line = f"{where} compacted at {plan.reason}; episodic ids {shown or 'none'}"
         markers = [*self._markers, (first, last, line)]
         src = Provenance(source=SOURCE, ref=f"compaction:{n}")
         marker = Block(layer="history", role="user", key=f"compaction:{n}:marker",
@@ -177,21 +221,39 @@ class Compactor:
                               content=f"Summary of {where}"
                                       f"{' and earlier' if self._markers else ''}:\n"
                                       f"{summary.render()}", provenance=src)
-        session.rewrite([*pinned, marker, summary_block, *kept],
-                        reason=f"compaction {n}: {reason}")
-        draft.declare_rewrite(f"compaction {n}: {reason}")
-        event = Compaction(index=n, reason=reason, first_turn=first, last_turn=last,
-                           num_blocks=len(dropped) + len(head),
+        session.rewrite([*pinned, marker, summary_block, *plan.kept],
+                        reason=f"compaction {n}: {plan.reason}")
+        draft.declare_rewrite(f"compaction {n}: {plan.reason}")
+        event = Compaction(index=n, reason=plan.reason, first_turn=first, last_turn=last,
+                           num_blocks=len(dropped) + len(plan.head),
                            dropped_tokens=sum(draft.counter.count(b) for b in dropped),
-                           episodic_ids=ids, summary=summary, dry_run=dry_run,
-                           usage=list(request.usage))
-        draft.extras["compaction"] = event.to_dict()
-        if not dry_run:
-            self._pinned.update(b.hash for b in pin)
+                           episodic_ids=ids, summary=summary, dry_run=plan.dry_run,
+                           usage=list(plan.request.usage))
+        draft.note("compaction", event.to_dict())
+        if not plan.dry_run:
+            self._pinned.update(b.hash for b in plan.pin)
             self._summary = summary
             self._markers = markers
             self.compactions.append(event)
         return event
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A compaction between its cut and its summary (what ``_apply`` needs)."""
+
+    session: Session
+    draft: Draft
+    reason: str
+    dry_run: bool
+    head: list[Block]
+    pin: list[Block]
+    dropped: list[Block]
+    kept: list[Block]
+    whole: bool
+    ids: list[str]
+    request: SummaryRequest
+    summarizer: Summarizer
 
 
 def _marker_lines(markers: list[tuple[int, int, str]]) -> list[str]:
@@ -216,3 +278,11 @@ class ChainedCompactor:
     def __call__(self, session: Session, draft: Draft, turn: Turn) -> None:
         for s in self.steps:
             s(session, draft, turn)
+
+    async def acall(self, session: Session, draft: Draft, turn: Turn) -> None:
+        """``__call__`` for ``arun``: each step's async form is awaited when it has one."""
+        for s in self.steps:
+            acall = getattr(s, "acall", None)
+            out = (acall if callable(acall) else s)(session, draft, turn)
+            if inspect.isawaitable(out):
+                await out

@@ -5,7 +5,9 @@ Owns the summarization request: the previous call's blocks exactly as it rendere
 (system, tools, project files, then the whole history with its moving breakpoint) and
 one instruction after them, so the provider serves everything but the instruction from
 cache; parsing the JSON reply into a Summary; falling back to the extractive summarizer
-when there is no usable reply. Knows nothing of policies or sinks.
+when there is no usable reply. ``summarize`` calls the backend's ``complete``;
+``asummarize`` awaits its ``acomplete`` (what ``arun`` uses). Knows nothing of policies or
+sinks.
 """
 
 from __future__ import annotations
@@ -78,12 +80,25 @@ class LLMSummarizer:
     def summarize(self, request: SummaryRequest) -> Summary:
         if request.draft is None:
             return self.fallback.summarize(request)
-        draft = self.request_draft(request)
         try:
-            response = self.backend.complete(draft)
+            response = self.backend.complete(self.request_draft(request))
         except BackendError:
             self.failures += 1
             return self.fallback.summarize(request)
+        return self._parsed(request, response)
+
+    async def asummarize(self, request: SummaryRequest) -> Summary:
+        """``summarize`` without blocking the event loop: the backend's ``acomplete``."""
+        if request.draft is None:
+            return self.fallback.summarize(request)
+        try:
+            response = await self.backend.acomplete(self.request_draft(request))
+        except BackendError:
+            self.failures += 1
+            return self.fallback.summarize(request)
+        return self._parsed(request, response)
+
+    def _parsed(self, request: SummaryRequest, response: Any) -> Summary:
         self.calls.append(response.usage)
         request.usage.append(response.usage)
         parsed = parse_summary(response.text)

@@ -116,6 +116,9 @@ class SummaryRequest:
 
 
 class Summarizer(Protocol):
+    """Writes the summary of the turns a compaction drops. One that asks a model may also
+    offer ``async asummarize(request)``, which the Compactor awaits under ``arun``."""
+
     def summarize(self, request: SummaryRequest) -> Summary: ...
 
 

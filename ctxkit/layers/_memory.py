@@ -8,7 +8,9 @@ cached prefix; facts learned mid-session appear at the next session. ``Recall`` 
 memory with each turn's query and proposes the hits as flexible candidates in the
 volatile tail, where the budget step packs the best of them. Both fence memory content
 as data (``ctxkit.memory.fence``) and log every read — query, ids, scores and whether
-each hit was packed — under ``draft.extras["memory"]``, which the CallRecord keeps.
+each hit was packed — with ``draft.note("memory", ...)``, which the CallRecord keeps. In a
+dry run (``turn.dry_run``) they read (audited as a dry-run read) but write nothing: no
+write-through, and the session's first read is not remembered as done.
 """
 
 from __future__ import annotations
@@ -39,10 +41,15 @@ def _check_store(store: object, layer: str) -> None:
 
 
 def _log(draft: Draft) -> _MemoryLog:
-    log = draft.extras.get("memory")
+    log = draft.notes.get("memory")
     if not isinstance(log, _MemoryLog):
-        log = draft.extras["memory"] = _MemoryLog()
+        log = _MemoryLog()
+        draft.note("memory", log)
     return log
+
+
+def _actor(turn: Turn) -> str:
+    return "agent (dry run)" if turn.dry_run else "agent"
 
 
 class _MemoryLog:
@@ -114,8 +121,15 @@ class Memory:
     def __call__(self, draft: Draft, turn: Turn) -> Draft:
         log = _log(draft)
         if self._session != turn.session.id:
+            blocks = self._read(draft, _actor(turn))
+            if turn.dry_run:  # the real first call still reads at session open
+                ids = [b.provenance.ref for b in blocks if b.provenance and b.provenance.ref]
+                log.reads.append({"layer": self.name, "query": None, "ids": ids,
+                                  "scores": [None] * len(ids), "reused": False,
+                                  "keys": [f"memory:{i}" for i in ids]})
+                return draft.extend(blocks)
             self._session = turn.session.id
-            self._blocks = self._read(draft)
+            self._blocks = blocks
             ids = [b.provenance.ref for b in self._blocks if b.provenance and b.provenance.ref]
             log.reads.append({"layer": self.name, "query": None, "ids": ids,
                               "scores": [None] * len(ids), "reused": False,
@@ -127,8 +141,8 @@ class Memory:
                               "keys": [f"memory:{i}" for i in ids]})
         return draft.extend(self._blocks)
 
-    def _read(self, draft: Draft) -> list[Block]:
-        facts = self.store.list(self.scope, tier="semantic")
+    def _read(self, draft: Draft, actor: str = "agent") -> list[Block]:
+        facts = self.store.list(self.scope, tier="semantic", actor=actor)
         used = draft.counter.count_text(f"{HEADER}\n{OPEN}") + draft.counter.count_text(CLOSE)
         chosen: list[Block] = []
         for rec in reversed(facts):  # newest first while they fit, then in time order
@@ -187,13 +201,13 @@ class Recall:
 
     def __call__(self, draft: Draft, turn: Turn) -> Draft:
         log = _log(draft)
-        if self.writer is not None:
+        if self.writer is not None and not turn.dry_run:
             log.writes.extend(self.writer.observe(turn.session))
         q = self._query(turn)
         if not q or not q.strip():
             return draft
         hits = self.store.search(self.scope, q, k=self.k, tier=self.tier,
-                                 min_score=self.min_score)
+                                 min_score=self.min_score, actor=_actor(turn))
         shown = {b.provenance.ref for b in draft.blocks if b.provenance and b.provenance.ref}
         present = {content_hash(b.content) for b in turn.session.transcript}
         blocks: list[Block] = []
@@ -212,4 +226,8 @@ class Recall:
                           "ids": [b.provenance.ref for b in blocks if b.provenance],
                           "scores": [b.score for b in blocks],
                           "keys": [b.key for b in blocks]})
-        return draft.extend(_fence(self.name, "user", blocks))
+        fenced = _fence(self.name, "user", blocks)
+        if not fenced:
+            return draft
+        # the hits are candidates for the packing step; the fence around them stays
+        return draft.add(fenced[0]).propose(fenced[1:-1]).add(fenced[-1])

@@ -25,14 +25,17 @@ class Prefix:
 
     Args:
         system: the system prompt.
-        tools: tool schemas (dicts) or Python callables; callables are also run by the
-            pipeline's tool loop.
+        tools: tool schemas (dicts) or Python callables, offered through
+            ``draft.add_tool``; callables are run by the pipeline's tool loop.
         project: paths of project files (AGENTS.md, a repo map, docs) or ``(name, text)``
             pairs; files are re-read when their size or mtime changes.
         root: directory that relative project paths are read from (default: cwd).
         ttl: cache TTL for system + tools (``"1h"``: they never change in a deployment).
         project_ttl: cache TTL for project files (``"5m"`` or ``"1h"``).
         sort_tools: keep tools in name order, so the order they were given cannot drift.
+
+    Attributes:
+        functions: the callables among ``tools``, by tool name.
     """
 
     name = "prefix"
@@ -118,4 +121,9 @@ class Prefix:
         return self._head + files
 
     def __call__(self, draft: Draft, turn: Turn) -> Draft:
-        return draft.extend(self.blocks())
+        for b in self.blocks():
+            if b.kind == "tool":  # the tool loop runs the callables among them
+                draft.add_tool(b, run=self.functions.get(str(b.name)))
+            else:
+                draft.add(b)
+        return draft

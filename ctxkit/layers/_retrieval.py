@@ -1,17 +1,19 @@
-"""Retrieval layer: search an Index with this turn's query and propose the best chunks as
-flexible candidates, ordered with the best evidence at the edges of the section.
+"""Retrieval layer: search an Index with this turn's query and propose the hits as
+candidates for the pipeline's one packing step.
 
 Owns building the query (user turn + the state's current plan step + the latest error in
-the transcript), packing the hits into the layer's share of the budget with the knapsack
-packer, ordering the chosen blocks best-at-the-edges (so they stay at the edges even if the
-pipeline's budget step later drops some: a subsequence of an edges order is still
-edges-shaped), and logging query, rewrite, ids, scores, packed and dropped under
-``draft.extras["retrieval"]``, which the CallRecord keeps. Knows nothing of how the index
-ranks.
+the transcript; an LLM rewriter is awaited under ``arun``), dropping hits below the
+relevance threshold, and proposing the rest with their value in the knapsack, the layer's
+share of the budget as the group's cap, and ``order="edges"`` (the packing step puts the
+best evidence at the start and end of the section). It logs query, rewrite, ids, scores,
+what was packed, where, and why the rest was dropped with ``draft.note("retrieval", ...)``,
+resolved against the packed draft. Knows nothing of how the index ranks or how the
+packer chooses.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,7 +22,7 @@ from .._block import Block, Provenance
 from .._draft import Draft
 from .._errors import UserError
 from .._types import Turn
-from ..packing import Item, KnapsackPacker, edges_order, position
+from ..packing import position
 
 _ERRORISH = re.compile(r"Traceback \(most recent call last\)|\b\w*(Error|Exception)\b|FAILED")
 
@@ -43,6 +45,14 @@ def current_step(state: Any) -> str | None:
     return None
 
 
+def _asks_model(reranker: Any) -> bool:
+    from ..retrieval import LLMReranker
+
+    if isinstance(reranker, LLMReranker):
+        return True
+    return any(_asks_model(r) for r in getattr(reranker, "rerankers", ()))
+
+
 class _RetrievalLog:
     """The retrieval part of a call's extras, resolved against the final (packed) draft."""
 
@@ -63,9 +73,11 @@ class _RetrievalLog:
                 if key in kept:
                     h["position"] = position(section.index(key), len(section))
                 elif h.get("dropped") is None:
-                    h["dropped"] = "budget"  # dropped by the pipeline's budget step
+                    h["dropped"] = draft.why_dropped.get(key, "budget")
                 hits.append(h)
-            out.append({k: v for k, v in s.items() if k not in ("keys", "hits")} | {"hits": hits})
+            method = {"method": draft.packing_method or "none"}
+            out.append({k: v for k, v in s.items() if k not in ("keys", "hits")} | method
+                       | {"hits": hits})
         return {"searches": out}
 
 
@@ -81,17 +93,19 @@ class Retrieval:
         sharpness: a hit's value in the knapsack is (score / best score) ** sharpness; fused
             scores are flat, and a flat value makes the knapsack trade the best hit for
             several mediocre small ones (tuned on SciFact train: docs/retrieval.md).
-        packer: chooses among the hits (default: KnapsackPacker with redundancy 0.5).
         order: "edges" (best at the start and end) or "score" (best first).
         state: a ctxkit.WorkingState (or anything with ``plan``): its current step joins the query.
         rewriter: turns (message, plan_step, error) into a Query; default
-            ``ctxkit.retrieval.rewrite_query`` (an ``LLMQueryRewriter`` also fits).
+            ``ctxkit.retrieval.rewrite_query`` (an ``LLMQueryRewriter`` also fits; its
+            async form is awaited under ``arun``).
         name: the layer name (blocks' ``layer`` and the cap group).
+
+    The hits are chosen by the pipeline's packer, with every other layer's candidates
+    (``ContextPipeline(packer=KnapsackPacker(redundancy=...))`` tunes it).
     """
 
     def __init__(self, index: Any, *, k: int = 40, max_tokens: int | None = None,
-                 min_score: float = 0.2, sharpness: float = 4.0,
-                 packer: KnapsackPacker | None = None,
+                 min_score: float = 0.2, sharpness: float = 4.0, packer: Any = None,
                  order: str = "edges", state: Any = None,
                  rewriter: Callable[..., Any] | None = None, name: str = "retrieval") -> None:
         if not hasattr(index, "search"):
@@ -108,16 +122,15 @@ class Retrieval:
             raise UserError("Retrieval(sharpness=...) must be > 0")
         self.min_score = min_score
         self.sharpness = sharpness
-        self.packer = packer or KnapsackPacker(redundancy=0.5)
+        if packer is not None:
+            raise UserError("Retrieval(packer=...) is gone: packing is one step for the whole "
+                            "call; pass the packer to ContextPipeline(packer=...)")
         self.order = order
         self.state = state
         self.rewriter = rewriter
         self.name = name
 
-    def query_for(self, turn: Turn) -> Any:
-        """The Query this layer would search with for ``turn`` (None: nothing to search)."""
-        from ..retrieval import rewrite_query
-
+    def _inputs(self, turn: Turn) -> tuple[str, str | None, str | None] | None:
         message = turn.message
         if message is None:
             message = next((b.content for b in reversed(turn.session.transcript)
@@ -125,40 +138,80 @@ class Retrieval:
         if not message:
             return None
         step = current_step(self.state) if self.state is not None else None
-        error = latest_error(turn.session.transcript)
+        return message, step, latest_error(turn.session.transcript)
+
+    def _rewriter(self, turn: Turn) -> Callable[..., Any]:
+        from ..retrieval import LLMQueryRewriter, rewrite_query
+
         rewrite = self.rewriter or rewrite_query
-        return rewrite(message, plan_step=step, error=error)
+        if turn.dry_run and isinstance(rewrite, LLMQueryRewriter):
+            return rewrite_query  # a dry run calls no model: the rule-based part only
+        return rewrite
+
+    def query_for(self, turn: Turn) -> Any:
+        """The Query this layer would search with for ``turn`` (None: nothing to search)."""
+        inputs = self._inputs(turn)
+        if inputs is None:
+            return None
+        message, step, error = inputs
+        return self._rewriter(turn)(message, plan_step=step, error=error)
+
+    async def aquery_for(self, turn: Turn) -> Any:
+        """``query_for`` for ``arun``: a rewriter's async form is awaited."""
+        inputs = self._inputs(turn)
+        if inputs is None:
+            return None
+        message, step, error = inputs
+        rewrite = self._rewriter(turn)
+        acall = getattr(rewrite, "acall", None)
+        out = (acall if callable(acall) else rewrite)(message, plan_step=step, error=error)
+        return await out if inspect.isawaitable(out) else out
 
     def __call__(self, draft: Draft, turn: Turn) -> Draft:
         query = self.query_for(turn)
         if query is None:
             return draft
-        hits = self.index.search(query, k=self.k)
+        return self._propose(draft, query,
+                             self.index.search(query, k=self.k, **self._no_model(turn)))
+
+    async def acall(self, draft: Draft, turn: Turn) -> Draft:
+        """The async form ``arun`` awaits: the rewriter and an LLM reranker are awaited."""
+        query = await self.aquery_for(turn)
+        if query is None:
+            return draft
+        asearch = getattr(self.index, "asearch", None)
+        kw = self._no_model(turn)
+        hits = await asearch(query, k=self.k, **kw) if callable(asearch) \
+            else self.index.search(query, k=self.k, **kw)
+        return self._propose(draft, query, hits)
+
+    def _no_model(self, turn: Turn) -> dict[str, Any]:
+        """In a dry run, the search options that keep a model-asking reranker out."""
+        if turn.dry_run and _asks_model(getattr(self.index, "reranker", None)):
+            return {"rerank": False}
+        return {}
+
+    def _propose(self, draft: Draft, query: Any, hits: list[Any]) -> Draft:
         top = max((h.score for h in hits), default=0.0)
         blocks = [self._block(h, h.score / top if top > 0 else 0.0) for h in hits]
         cap = self.max_tokens or draft.budget.caps.get(self.name) or \
             max(0, draft.budget.available(draft.profile) // 4)
-        items = [Item(tokens=draft.tokens(b), relevance=float(b.score or 0.0) ** self.sharpness,
-                      text=b.content, at=h.chunk.mtime or None)
-                 for b, h in zip(blocks, hits, strict=True)]
+        tokens = [draft.tokens(b) for b in blocks]
         noise = {i for i, b in enumerate(blocks) if (b.score or 0.0) < self.min_score}
-        pool = [i for i in range(len(items)) if i not in noise]
-        packing = self.packer.pack([items[i] for i in pool], cap)
-        chosen = [pool[j] for j in packing.chosen]
-        dropped = {pool[j]: why for j, why in packing.dropped.items()}
-        dropped.update({i: "below_threshold" for i in noise})
-        if self.order == "edges":
-            chosen = [chosen[j] for j in edges_order([items[i].relevance for i in chosen])]
-        draft.extend(blocks[i] for i in chosen)
-        log = draft.extras.get("retrieval")
+        pool = [i for i in range(len(blocks)) if i not in noise]
+        draft.propose([blocks[i] for i in pool],
+                      values=[float(blocks[i].score or 0.0) ** self.sharpness for i in pool],
+                      cap=cap, order="edges" if self.order == "edges" else "given")
+        log = draft.notes.get("retrieval")
         if not isinstance(log, _RetrievalLog):
-            log = draft.extras["retrieval"] = _RetrievalLog()
+            log = _RetrievalLog()
+            draft.note("retrieval", log)
         log.searches.append({
             "layer": self.name, "query": query.source, "rewritten": query.text,
-            "lexical": query.lexical, "cap_tokens": cap, "method": packing.method,
+            "lexical": query.lexical, "cap_tokens": cap,
             "keys": [b.key for b in blocks],
             "hits": [{"id": h.chunk.id, "ref": h.chunk.ref, "score": round(h.score, 6),
-                      "tokens": items[i].tokens, "dropped": dropped.get(i)}
+                      "tokens": tokens[i], "dropped": "below_threshold" if i in noise else None}
                      for i, h in enumerate(hits)],
         })
         return draft

@@ -2,8 +2,8 @@
 
 Owns the value of a candidate — relevance + freshness bonus − redundancy — the relevance
 threshold, must-keep reservation, and the choice of solver (exact DP when the instance is
-small, greedy with local repair when it is large). Plugs into the pipeline's budget step
-as its ``Packer`` (``ContextPipeline(..., packer=KnapsackPacker())``) and is usable alone
+small, greedy with local repair when it is large). It is the pipeline's default packer
+(``ContextPipeline(..., packer=KnapsackPacker(...))`` configures it) and is usable alone
 through ``pack``. Knows nothing of layers: a candidate is tokens, a score, a group, text.
 """
 
@@ -13,46 +13,12 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
-from .._budget import Candidate
 from .._errors import BudgetError, UserError
+from ._candidate import Candidate, Packing
 from ._solve import dp_work, solve_exact, solve_greedy
 
 _WORDS = re.compile(r"\w+")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Item:
-    """One thing competing for the budget.
-
-    Attributes:
-        tokens: its cost.
-        relevance: its score (higher is better; the threshold applies to it).
-        group: the cap group it counts against.
-        must_keep: reserved before anything else is considered.
-        text: its content, for the redundancy penalty (empty: never redundant).
-        at: when its source was last written (unix seconds), for the freshness bonus.
-    """
-
-    tokens: int
-    relevance: float = 0.0
-    group: str = ""
-    must_keep: bool = False
-    text: str = ""
-    at: float | None = None
-
-
-@dataclass(slots=True)
-class Packing:
-    """The outcome: chosen indices (sorted), each item's value, and why others were dropped
-    (``below_threshold``, ``redundant``, ``too_large``, ``budget``)."""
-
-    chosen: list[int]
-    values: list[float]
-    dropped: dict[int, str] = field(default_factory=dict)
-    method: str = "exact"
-    tokens: int = 0
 
 
 def shingles(text: str, n: int = 3) -> frozenset[int]:
@@ -76,7 +42,9 @@ class KnapsackPacker:
 
     value = relevance + freshness·0.5^(age/half_life) − redundancy·(max similarity to a
     more valuable candidate)·(relevance + bonus): a near-copy of a better candidate is worth
-    little, an exact copy (with ``redundancy=1``) nothing.
+    little, an exact copy (with ``redundancy=1``) nothing. A candidate with no value at all
+    (relevance 0, e.g. a block without a score) neither helps nor hurts: it fills room left
+    after the solve, in order; a negative value is dropped.
 
     Args:
         min_score: candidates with relevance below this are dropped even if budget is left.
@@ -105,15 +73,10 @@ class KnapsackPacker:
 
     def __call__(self, candidates: Sequence[Candidate], budget: int,
                  caps: Mapping[str, int]) -> list[int]:
-        """The pipeline's Packer protocol: indices of the candidates to keep."""
-        items = [Item(tokens=c.tokens, relevance=c.value, group=c.block.group,
-                      must_keep=c.block.must_keep, text=c.block.content,
-                      at=c.block.provenance.at if c.block.provenance else None)
-                 for c in candidates]
-        self.last = self.pack(items, budget, caps)
-        return self.last.chosen
+        """Indices of the candidates to keep (``pack(...).chosen``)."""
+        return self.pack(candidates, budget, caps).chosen
 
-    def values(self, items: Sequence[Item]) -> tuple[list[float], dict[int, str]]:
+    def values(self, items: Sequence[Candidate]) -> tuple[list[float], dict[int, str]]:
         """Each item's value, and the items dropped before solving (threshold, redundant)."""
         now = self.clock()
         base: list[float] = []
@@ -141,9 +104,11 @@ class KnapsackPacker:
                     dropped[i] = "redundant"
         return values, dropped
 
-    def pack(self, items: Sequence[Item], budget: int,
+    def pack(self, items: Sequence[Candidate], budget: int,
              caps: Mapping[str, int] | None = None) -> Packing:
-        """Choose among ``items`` under ``budget`` tokens and ``caps`` per group."""
+        """Choose among ``items`` under ``budget`` tokens and ``caps`` per group.
+
+        The last answer is also kept in ``self.last``."""
         caps = dict(caps or {})
         if budget < 0:
             raise UserError(f"budget must be >= 0, got {budget}")
@@ -164,20 +129,50 @@ class KnapsackPacker:
             g = items[i].group
             if items[i].tokens > left or (g in room and items[i].tokens > room[g]):
                 dropped[i] = "too_large"
-            elif values[i] <= 0:
+            elif values[i] <= 0 and not (values[i] == 0 and items[i].relevance == 0):
                 dropped[i] = "redundant" if items[i].relevance > 0 else "below_threshold"
-        pool = [i for i in pool if i not in dropped]
+        # worth exactly nothing (no score): neither helps nor hurts; fills leftover room
+        fillers = [i for i in pool if i not in dropped and values[i] == 0]
+        pool = [i for i in pool if i not in dropped and values[i] != 0]
         w = [max(0, items[i].tokens) for i in pool]
         v = [values[i] for i in pool]
         groups = [items[i].group for i in pool]
-        if dp_work(w, groups, left, room) <= self.max_exact_work:
-            picked, method = solve_exact(w, v, groups, left, room), "exact"
+        solve_left, solve_room = _binding(w, groups, left, room)
+        if dp_work(w, groups, solve_left, solve_room) <= self.max_exact_work:
+            picked, method = solve_exact(w, v, groups, solve_left, solve_room), "exact"
         else:
-            picked, method = solve_greedy(w, v, groups, left, room), "greedy"
-        chosen = sorted(must + [pool[j] for j in picked])
+            picked, method = solve_greedy(w, v, groups, solve_left, solve_room), "greedy"
+        taken = [pool[j] for j in picked]
+        spent = sum(items[i].tokens for i in taken)
+        used: dict[str, int] = {}
+        for i in taken:
+            used[items[i].group] = used.get(items[i].group, 0) + items[i].tokens
+        for i in fillers:
+            g, n = items[i].group, items[i].tokens
+            if spent + n <= left and (g not in room or used.get(g, 0) + n <= room[g]):
+                taken.append(i)
+                spent += n
+                used[g] = used.get(g, 0) + n
+        pool += fillers
+        chosen = sorted(must + taken)
         kept = set(chosen)
         for i in pool:
             if i not in kept:
                 dropped[i] = "budget"
-        return Packing(chosen=chosen, values=values, dropped=dict(sorted(dropped.items())),
-                       method=method, tokens=sum(items[i].tokens for i in chosen))
+        self.last = Packing(chosen=chosen, values=values, dropped=dict(sorted(dropped.items())),
+                            method=method, tokens=sum(items[i].tokens for i in chosen))
+        return self.last
+
+
+def _binding(weights: Sequence[int], groups: Sequence[str], budget: int,
+             caps: Mapping[str, int]) -> tuple[int, dict[str, int]]:
+    """The budget and caps that can bind: a limit above what the candidates could ever use
+    is lifted, which leaves the feasible sets — and so the answer — unchanged, and keeps
+    one packing step over the whole prompt as small as a packing of one section."""
+    by_group: dict[str, int] = {}
+    for w, g in zip(weights, groups, strict=True):
+        by_group[g] = by_group.get(g, 0) + w
+    usable = sum(min(caps[g], n) if g in caps else n for g, n in by_group.items())
+    budget = min(budget, usable)
+    return budget, {g: c for g, c in caps.items()
+                    if g in by_group and c < min(budget, by_group[g])}

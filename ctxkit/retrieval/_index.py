@@ -9,6 +9,7 @@ layer turns hits into blocks.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -216,7 +217,8 @@ class Index(Ingest):
         report.num_files_removed = len(gone)
         return report
 
-    def search(self, query: str | Query, k: int = 10, *, mode: str = "hybrid") -> list[SearchHit]:
+    def search(self, query: str | Query, k: int = 10, *, mode: str = "hybrid",
+               rerank: bool = True) -> list[SearchHit]:
         """The ``k`` best chunks for ``query``, best first. Files that changed since they
         were indexed are re-indexed before their chunks can be returned.
 
@@ -225,7 +227,29 @@ class Index(Ingest):
             k: how many hits.
             mode: "hybrid" (BM25 + embeddings, fused and reranked), "lexical" (BM25 only)
                 or "dense" (embeddings only); the single modes skip the reranker.
+            rerank: False skips the reranker (a dry run that must not ask a model).
         """
+        query = self._checked(query, k, mode)
+        hits = self._search_once(query, k, mode, rerank)
+        stale = self._stale(hits)
+        if stale:
+            self._sync_files(stale, IndexReport())
+            hits = self._search_once(query, k, mode, rerank)
+        return hits
+
+    async def asearch(self, query: str | Query, k: int = 10, *,
+                      mode: str = "hybrid", rerank: bool = True) -> list[SearchHit]:
+        """``search`` for async callers: a reranker's async form (an ``LLMReranker``'s
+        model call) is awaited instead of blocking the event loop."""
+        query = self._checked(query, k, mode)
+        hits = await self._asearch_once(query, k, mode, rerank)
+        stale = self._stale(hits)
+        if stale:
+            self._sync_files(stale, IndexReport())
+            hits = await self._asearch_once(query, k, mode, rerank)
+        return hits
+
+    def _checked(self, query: str | Query, k: int, mode: str) -> Query:
         if mode not in ("hybrid", "lexical", "dense"):
             raise UserError(f"search mode {mode!r} must be 'hybrid', 'lexical' or 'dense'")
         if mode == "dense" and self.embedder is None:
@@ -236,12 +260,7 @@ class Index(Ingest):
             raise UserError(f"search takes a str or a Query, got {type(query).__name__}")
         if k < 1:
             raise UserError(f"search k must be >= 1, got {k}")
-        hits = self._search_once(query, k, mode)
-        stale = self._stale(hits)
-        if stale:
-            self._sync_files(stale, IndexReport())
-            hits = self._search_once(query, k, mode)
-        return hits
+        return query
 
     def save(self) -> None:
         """Persist the BM25 index (so the next open skips re-tokenizing)."""
@@ -259,7 +278,24 @@ class Index(Ingest):
 
     # -- search internals ----------------------------------------------------------------
 
-    def _search_once(self, q: Query, k: int, mode: str = "hybrid") -> list[SearchHit]:
+    def _search_once(self, q: Query, k: int, mode: str = "hybrid",
+                     rerank: bool = True) -> list[SearchHit]:
+        hits, shortlist = self._shortlist(q, k, mode)
+        if rerank and shortlist is not None and self.reranker is not None:
+            hits = self.reranker(shortlist, k)
+        return hits[:k]
+
+    async def _asearch_once(self, q: Query, k: int, mode: str = "hybrid",
+                            rerank: bool = True) -> list[SearchHit]:
+        hits, shortlist = self._shortlist(q, k, mode)
+        if rerank and shortlist is not None and self.reranker is not None:
+            acall = getattr(self.reranker, "acall", None)
+            out = acall(shortlist, k) if callable(acall) else self.reranker(shortlist, k)
+            hits = await out if inspect.isawaitable(out) else out
+        return hits[:k]
+
+    def _shortlist(self, q: Query, k: int, mode: str) -> tuple[list[SearchHit], Shortlist | None]:
+        """The hits before reranking, and the shortlist to rerank (None: nothing to)."""
         cat = self.catalog
         n = max(k, self.num_candidates)
         lex: list[int] = []
@@ -270,7 +306,7 @@ class Index(Ingest):
             if mode == "lexical":
                 pairs = list(zip(lex, scores.tolist(), strict=True))[:k]
                 return [SearchHit(cat.chunks[r], float(s), i, None)
-                        for i, (r, s) in enumerate(pairs, 1)]
+                        for i, (r, s) in enumerate(pairs, 1)], None
         qvec = None
         if self.embedder is not None and cat.num_alive:
             qvec = self._embed_query(q.text)
@@ -278,15 +314,15 @@ class Index(Ingest):
             if mode == "dense":
                 sims = (cat.vectors[dense[:k]] @ qvec).tolist() if dense else []
                 return [SearchHit(cat.chunks[r], float(s), None, i)
-                        for i, (r, s) in enumerate(zip(dense[:k], sims, strict=True), 1)]
+                        for i, (r, s) in enumerate(zip(dense[:k], sims, strict=True), 1)], None
         fused = rrf([lex, dense], k=self.fusion_k)[:n]
         lr = {r: i for i, r in enumerate(lex, 1)}
         dr = {r: i for i, r in enumerate(dense, 1)}
         hits = [SearchHit(cat.chunks[r], s, lr.get(r), dr.get(r)) for r, s in fused]
-        if self.reranker is not None and hits:
-            vecs = cat.vectors[[r for r, _ in fused]] if qvec is not None else None
-            hits = self.reranker(Shortlist(q, hits, vecs, qvec), k)
-        return hits[:k]
+        if self.reranker is None or not hits:
+            return hits[:k], None
+        vecs = cat.vectors[[r for r, _ in fused]] if qvec is not None else None
+        return hits, Shortlist(q, hits, vecs, qvec)
 
     def _embed_query(self, text: str) -> np.ndarray:
         fn = getattr(self.embedder, "embed_query", None)

@@ -1,7 +1,8 @@
 """One-shot model calls for retrieval helpers (LLM rerank, LLM query rewrite).
 
-Owns building a two-block Draft and returning the reply text. Knows nothing of what the
-prompt asks: callers write it.
+Owns building a two-block Draft and returning the reply text: ``ask`` through the
+backend's ``complete``, ``aask`` through its ``acomplete`` (for ``arun``, which must not
+block its event loop). Knows nothing of what the prompt asks: callers write it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from .._draft import Budget, Draft
 from .._errors import UserError
 
 
-def ask(backend: Any, system: str, user: str) -> str:
-    """Send ``system`` + ``user`` to ``backend`` and return the reply text."""
+def _draft(backend: Any, system: str, user: str) -> Draft:
     from .._backend import Backend
 
     if not isinstance(backend, Backend):
@@ -25,4 +25,14 @@ def ask(backend: Any, system: str, user: str) -> str:
                     provenance=Provenance(source="system")),
               Block(layer="retrieval", role="user", key="ask", content=user,
                     provenance=Provenance(source="retrieval")))
-    return str(backend.complete(draft).text or "")
+    return draft
+
+
+def ask(backend: Any, system: str, user: str) -> str:
+    """Send ``system`` + ``user`` to ``backend`` and return the reply text."""
+    return str(backend.complete(_draft(backend, system, user)).text or "")
+
+
+async def aask(backend: Any, system: str, user: str) -> str:
+    """``ask``, awaiting the backend's ``acomplete``."""
+    return str((await backend.acomplete(_draft(backend, system, user))).text or "")

@@ -3,7 +3,8 @@ a Query for the two retrievers.
 
 Owns the extraction of identifiers (CamelCase, snake_case, dotted names), file paths and
 the informative lines of an error (the exception line, the frames' files and functions),
-and an optional LLM rewrite through any backend. Knows nothing of indexes.
+and an optional LLM rewrite through any backend (``LLMQueryRewriter``; its ``acall`` is
+the async form ``arun`` awaits). Knows nothing of indexes.
 """
 
 from __future__ import annotations
@@ -110,12 +111,29 @@ class LLMQueryRewriter:
                  error: str | None = None) -> Query:
         from ._llm import ask
 
+        base, prompt = self._prompt(message, plan_step, error)
+        return self._merge(base, message, ask(self.backend, _REWRITE_PROMPT, prompt))
+
+    async def acall(self, message: str, *, plan_step: str | None = None,
+                    error: str | None = None) -> Query:
+        """The async form (``arun`` awaits it): the backend's ``acomplete``."""
+        from ._llm import aask
+
+        base, prompt = self._prompt(message, plan_step, error)
+        return self._merge(base, message, await aask(self.backend, _REWRITE_PROMPT, prompt))
+
+    def _prompt(self, message: str, plan_step: str | None,
+                error: str | None) -> tuple[Query, str]:
         base = rewrite_query(message, plan_step=plan_step, error=error)
         ask_text = "\n\n".join(x for x in [f"Request: {message}",
                                            f"Plan step: {plan_step}" if plan_step else "",
                                            f"Error:\n{error_summary(error)}" if error else ""]
                                if x)
-        line = ask(self.backend, _REWRITE_PROMPT, ask_text).strip().splitlines()
+        return base, ask_text
+
+    @staticmethod
+    def _merge(base: Query, message: str, reply: str) -> Query:
+        line = reply.strip().splitlines()
         model_query = line[0].strip() if line else ""
         if not model_query:
             return base

@@ -54,7 +54,8 @@ class Shortlist:
 
 class Reranker(Protocol):
     """Reorders a shortlist; returns at least the best ``k`` hits, best first, with
-    ``score`` set to the reranker's score."""
+    ``score`` set to the reranker's score. One that asks a model may also offer
+    ``async acall(shortlist, k)``, which ``Index.asearch`` awaits."""
 
     def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]: ...
 
@@ -129,12 +130,25 @@ class ChainedReranker:
         self.rerankers = rerankers
 
     def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
+        hits = shortlist.hits
+        for rr in self.rerankers:
+            hits = rr(self._step(shortlist, hits), k)
+        return hits
+
+    async def acall(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
+        """The async form: each reranker's ``acall`` is awaited when it has one."""
+        hits = shortlist.hits
+        for rr in self.rerankers:
+            acall = getattr(rr, "acall", None)
+            step = self._step(shortlist, hits)
+            hits = await acall(step, k) if callable(acall) else rr(step, k)
+        return hits
+
+    @staticmethod
+    def _step(shortlist: Shortlist, hits: list[SearchHit]) -> Shortlist:
         by_id = None
         if shortlist.vectors is not None:
             by_id = {h.chunk.id: v for h, v in zip(shortlist.hits, shortlist.vectors,
                                                    strict=True)}
-        hits = shortlist.hits
-        for rr in self.rerankers:
-            vecs = np.stack([by_id[h.chunk.id] for h in hits]) if by_id and hits else None
-            hits = rr(Shortlist(shortlist.query, hits, vecs, shortlist.query_vector), k)
-        return hits
+        vecs = np.stack([by_id[h.chunk.id] for h in hits]) if by_id and hits else None
+        return Shortlist(shortlist.query, hits, vecs, shortlist.query_vector)

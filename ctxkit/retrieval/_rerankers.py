@@ -1,7 +1,8 @@
 """Rerankers with a model: a cross-encoder from a local path, and an LLM listwise reranker
 through any backend.
 
-Owns scoring (query, chunk) pairs with a model and parsing a model's ranking. Knows
+Owns scoring (query, chunk) pairs with a model and parsing a model's ranking; the LLM
+reranker's ``acall`` awaits the backend (``Index.asearch``, and so ``arun``, uses it). Knows
 nothing of how the shortlist was made. No package reachable offline ships cross-encoder
 weights, so ``CrossEncoderReranker`` needs a local model directory.
 """
@@ -78,12 +79,30 @@ class LLMReranker:
     def __call__(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
         from ._llm import ask
 
+        prompt = self._prompt(shortlist)
+        if prompt is None:
+            return []
+        return self._ranked(shortlist, ask(self.backend, _LIST_PROMPT, prompt))
+
+    async def acall(self, shortlist: Shortlist, k: int) -> list[SearchHit]:
+        """The async form: the backend's ``acomplete`` is awaited."""
+        from ._llm import aask
+
+        prompt = self._prompt(shortlist)
+        if prompt is None:
+            return []
+        return self._ranked(shortlist, await aask(self.backend, _LIST_PROMPT, prompt))
+
+    def _prompt(self, shortlist: Shortlist) -> str | None:
         head = shortlist.hits[: self.max_candidates]
         if not head:
-            return []
+            return None
         listing = "\n\n".join(f"[{i}] {h.chunk.ref}\n{h.chunk.text[: self.max_chars]}"
                               for i, h in enumerate(head, 1))
-        reply = ask(self.backend, _LIST_PROMPT, f"Query: {shortlist.query.text}\n\n{listing}")
+        return f"Query: {shortlist.query.text}\n\n{listing}"
+
+    def _ranked(self, shortlist: Shortlist, reply: str) -> list[SearchHit]:
+        head = shortlist.hits[: self.max_candidates]
         order = parse_ranking(reply, len(head))
         n = len(shortlist.hits)
         ranked = [head[i] for i in order] + [h for i, h in enumerate(head) if i not in

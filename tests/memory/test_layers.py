@@ -135,3 +135,24 @@ def test_memory_layers_import_without_the_store_and_reject_other_stores(scope):
         Memory(object(), scope=scope)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="MemoryStore"):
         Recall({}, scope=scope)  # type: ignore[arg-type]
+
+
+def test_both_are_layers_and_a_dry_run_writes_nothing(store, scope):
+    import ctxkit
+    from ctxkit import ToolResult
+
+    store.write(scope, "prefers pytest over unittest", tier="semantic", source="user")
+    call = ToolCall(id="c1", name="grep", arguments={"pattern": "empty"})
+    remote = {"name": "grep", "description": "Search.", "input_schema": {"type": "object"}}
+    pipe = ContextPipeline(ScriptedBackend([[call]]), layers=[
+        Prefix(system="You are a coding agent.", tools=[remote]), Memory(store, scope=scope),
+        History(), Recall(store, scope=scope, writer=MemoryWriter(store, scope))])
+    assert all(isinstance(x, ctxkit.Layer) for x in pipe.layers)
+    pipe.run("find the empty input handling")  # hands the grep call back
+    before = len(store.list(scope))
+    draft = pipe.assemble(tool_results=[ToolResult(call_id="c1", content="src/a.py:3 empty")])
+    assert len(store.list(scope)) == before  # the writer did not write the result through
+    reads = draft.notes["memory"](draft)
+    assert reads["writes"] == [] and reads["reads"][0]["ids"]
+    dry = [a for a in store.audit(scope) if a.actor == "agent (dry run)"]
+    assert dry and all(a.action == "read" for a in dry)  # its reads are audited as such

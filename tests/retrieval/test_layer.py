@@ -3,16 +3,18 @@ query from plan step and error, and the CallRecord's retrieval log."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from ctxkit import Budget, ContextPipeline, ToolCall, UserError
+import ctxkit
+from ctxkit import Budget, ContextPipeline, Draft, ToolCall, UserError
 from ctxkit.layers import History, Prefix, Retrieval
 from ctxkit.packing import KnapsackPacker, position
-from ctxkit.retrieval import Index
-from ctxkit.testing import ScriptedBackend
+from ctxkit.retrieval import Index, LLMQueryRewriter, LLMReranker
+from ctxkit.testing import FunctionBackend, ScriptedBackend
 
 
 class Plan:
@@ -78,7 +80,7 @@ def test_plan_step_and_error_shape_the_query(index: Index) -> None:
     from ctxkit import ToolResult
 
     draft = pipe.assemble(tool_results=[ToolResult(call_id="c1", content=err, is_error=True)])
-    log = draft.extras["retrieval"](draft)["searches"][0]
+    log = draft.notes["retrieval"](draft)["searches"][0]
     assert "Current step: compute the retry backoff delay" in log["rewritten"]
     assert "TimeoutError: timed out" in log["rewritten"]
     assert "open_connection" in log["lexical"] and "src/network.py" in log["lexical"]
@@ -124,3 +126,44 @@ def test_bad_arguments_are_refused(index: Index) -> None:
         Retrieval(object())
     with pytest.raises(UserError, match="order"):
         Retrieval(index, order="random")
+
+
+def test_it_is_a_layer_whose_hits_the_pipelines_one_packer_chooses(index: Index) -> None:
+    layer = Retrieval(index, k=10, min_score=0)
+    assert isinstance(layer, ctxkit.Layer)
+    packer = KnapsackPacker()
+    pipe = ContextPipeline(ScriptedBackend(["ok"]), [Prefix(system="Be brief."), layer],
+                           budget=Budget(caps={"retrieval": 150}), packer=packer)
+    pipe.run("network connection")
+    log = pipe.records[-1].extras["retrieval"]["searches"][0]
+    assert packer.last is not None and log["method"] == packer.last.method
+    assert {h["dropped"] for h in log["hits"] if not h["packed"]} <= {"budget", "too_large"}
+    with pytest.raises(UserError, match="ContextPipeline\\(packer="):
+        Retrieval(index, packer=KnapsackPacker())
+
+
+def test_arun_awaits_the_llm_rewriter_and_reranker(index: Index) -> None:
+    asked: list[str] = []
+
+    async def model(draft: Draft) -> str:  # async: the sync path cannot call it
+        await asyncio.sleep(0)
+        prompt = draft.blocks[-1].content
+        asked.append("rerank" if prompt.startswith("Query:") else "rewrite")
+        return "[2] > [1]" if prompt.startswith("Query:") else "retry_backoff attempt"
+
+    backend = FunctionBackend(model)
+    index.reranker = LLMReranker(backend, max_candidates=3)
+    layer = Retrieval(index, k=3, min_score=0, rewriter=LLMQueryRewriter(backend))
+    pipe = ContextPipeline(FunctionBackend(lambda d: "ok"), [layer])
+    asyncio.run(pipe.arun("how long do we wait between attempts?"))
+    assert asked == ["rewrite", "rerank"]
+    log = pipe.records[-1].extras["retrieval"]["searches"][0]
+    assert "retry_backoff attempt" in log["rewritten"]
+
+
+def test_a_dry_run_asks_no_model(index: Index) -> None:
+    silent = ScriptedBackend([])  # answers nothing: a call would raise
+    index.reranker = LLMReranker(silent)
+    layer = Retrieval(index, k=3, min_score=0, rewriter=LLMQueryRewriter(silent))
+    draft = ContextPipeline(ScriptedBackend([]), [layer]).assemble("parse header lines")
+    assert draft.of_layer("retrieval")
