@@ -5,8 +5,9 @@
 For SciFact claims with gold evidence sentences, retrieve once (k hits), then pack the
 retrieval section at budgets of 1k, 4k and 16k tokens two ways, in the same run:
 
-* ctxkit: the Retrieval layer in a real ContextPipeline (knapsack with redundancy penalty
-  and relevance threshold, best evidence at the edges);
+* ctxkit: the Retrieval layer in a real ContextPipeline (its hits proposed to the
+  pipeline's one packing step: knapsack with redundancy penalty and relevance threshold,
+  best evidence at the edges);
 * baseline: top-k by score until the budget is full, best first.
 
 Reported per budget: the fraction of gold evidence sentences found verbatim in a packed
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "ctxkit-evals")
     ap.add_argument("--k", type=int, default=100, help="hits retrieved per claim")
     ap.add_argument("--min-score", type=float, default=None, help="tuning: layer threshold")
-    ap.add_argument("--redundancy", type=float, default=None, help="tuning: layer penalty")
+    ap.add_argument("--redundancy", type=float, default=None, help="tuning: packer penalty")
     ap.add_argument("--sharpness", type=float, default=None, help="tuning: layer value")
     ap.add_argument("--limit", type=int, default=None, help="first N claims only")
     ap.add_argument("--json", action="store_true")
@@ -119,15 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         layer_kw["min_score"] = args.min_score
     if args.sharpness is not None:
         layer_kw["sharpness"] = args.sharpness
-    if args.redundancy is not None:
-        layer_kw["packer"] = KnapsackPacker(redundancy=args.redundancy)
+    packer_kw: dict[str, Any] = {}
+    if args.redundancy is not None:  # packing is the pipeline's one step: tune its packer
+        packer_kw["redundancy"] = args.redundancy
     for cid in claims:
         gold = [sents[d][i] for d, i in sorted(evidence[cid]) if d in sents]
         fixed.hits = index.search(queries[cid], k=args.k)
         for budget in BUDGETS:
             pipe = ContextPipeline(ScriptedBackend([]), [Retrieval(fixed, k=args.k, **layer_kw)],
                                    budget=Budget(caps={"retrieval": budget}),
-                                   packer=KnapsackPacker())
+                                   packer=KnapsackPacker(**packer_kw))
             draft = pipe.assemble(queries[cid])
             ours = draft.of_layer("retrieval")
             res = score_section(ours, [draft.tokens(b) for b in ours], gold)

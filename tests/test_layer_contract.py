@@ -41,7 +41,7 @@ class Notes:
 
 
 def test_every_builtin_layer_and_a_user_layer_is_a_layer() -> None:
-    for layer in (Prefix(), History(), StateLayer(ctxkit.State()), Calculator(), Notes()):
+    for layer in (Prefix(), History(), StateLayer(ctxkit.WorkingState()), Calculator(), Notes()):
         assert isinstance(layer, ctxkit.Layer), layer
     assert not isinstance(add, ctxkit.Layer)  # a plain function has no name ...
     pipe = ContextPipeline(ScriptedBackend(["ok"]), [lambda draft, turn: draft])
@@ -106,7 +106,7 @@ def test_two_tools_under_one_name_are_refused() -> None:
 
 
 def test_the_state_layer_registers_its_own_tool() -> None:
-    state = ctxkit.State(goal="fix the parser")
+    state = ctxkit.WorkingState(goal="fix the parser")
     call = ToolCall(id="u", name="update_state", arguments={
         "ops": [{"op": "add", "path": "/facts/-",
                  "value": {"text": "the header regex needs a name"}}]})
@@ -119,7 +119,7 @@ def test_the_state_layer_registers_its_own_tool() -> None:
 
 
 def test_the_old_double_wiring_still_works_and_warns() -> None:
-    state = ctxkit.State(goal="g")
+    state = ctxkit.WorkingState(goal="g")
     layer = StateLayer(state)
     old = ContextPipeline(ScriptedBackend([]), [Prefix(system="s", tools=[layer.tool]),
                                                 History(), layer])
@@ -149,7 +149,7 @@ def test_notes_reach_the_record_and_deferred_ones_see_the_packed_draft() -> None
 
 
 def test_a_dry_run_commits_nothing() -> None:
-    state = ctxkit.State(goal="g")
+    state = ctxkit.WorkingState(goal="g")
     pipe = ContextPipeline(ScriptedBackend([]), [History(), StateLayer(state)])
     state.open_questions.append("is None allowed?")  # changed in place, not yet a version
     draft = pipe.assemble("x")

@@ -33,8 +33,8 @@ PINNED = {
         "MemoryHit", "MemoryRecord", "MemoryStore", "MemoryView", "MemoryWriter", "Redaction",
         "Scope", "SearchParams", "explicit_mark", "extractive_summary", "fence", "redact",
         "rule_extractor"],
-    "ctxkit.packing": ["Item", "KnapsackPacker", "Packing", "edges_order", "jaccard", "position",
-        "shingles", "solve_exact", "solve_greedy"],
+    "ctxkit.packing": ["Candidate", "GreedyPacker", "KnapsackPacker", "Packer", "Packing",
+        "edges_order", "jaccard", "position", "shingles", "solve_exact", "solve_greedy"],
     "ctxkit.proxy": ["Proxy", "ProxyConfig", "serve"],
     "ctxkit.report": ["Report", "calls_table", "drift_view", "layer_order", "layers_table",
         "tool_line", "turn_summary", "turn_view"],
@@ -91,6 +91,7 @@ def test_the_clash_check_sees_a_clash() -> None:
     ("ctxkit.compaction", "Chain", "ChainedCompactor"),
     ("ctxkit.memory", "Hit", "MemoryHit"),
     ("ctxkit.memory", "Fact", "ExtractedFact"),
+    ("ctxkit.packing", "Item", "Candidate"),
 ])
 def test_renamed_names_warn_once_and_are_the_new_object(module: str, old: str, new: str) -> None:
     from ctxkit import _deprecated

@@ -29,7 +29,8 @@ class State:
         state: a ``ctxkit.WorkingState`` (or subclass) instance; the layer renders it every call.
         role: the block's role (``"user"``: renders into the final user message).
         tool: offer the ``update_state`` tool (default True); the layer adds it to the
-            draft itself, so it needs no place in ``Prefix(tools=...)``.
+            draft itself, so it needs no place in ``Prefix(tools=...)``. False when the
+            caller offers ``layer.tool`` (or a wrapper of it) some other way.
 
     Attributes:
         tool: the ``update_state`` tool bound to ``state``.

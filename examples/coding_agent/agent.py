@@ -267,9 +267,10 @@ class Agent:
 
     def _layers(self) -> list[Any]:
         c = self.config
-        state_layer = StateLayer(self.state)
+        # the agent offers update_state itself (observed, in the sorted cached tool list),
+        # so the State layer does not add its own copy
+        state_layer = StateLayer(self.state, tool=False)
         update_state = self._observed(state_layer.tool)
-        state_layer.functions = {"update_state": update_state}
         core = [*self.tools.core(), update_state, self._observed(self.delegate)]
         tools, self.tool_search = split_toolset(core, self.tools.extra(),
                                                 c.tool_search_threshold)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ctxkit import ContextPipeline, Draft
-from ctxkit.compaction import Chain, Compactor, ContextEditor, LLMSummarizer, Manual
+from ctxkit.compaction import ChainedCompactor, Compactor, ContextEditor, LLMSummarizer, Manual
 from ctxkit.layers import History, Prefix
 from ctxkit.testing import FunctionBackend
 
@@ -38,7 +38,7 @@ def test_arun_keeps_the_loop_free_while_a_slow_backend_summarizes() -> None:
         backend = FunctionBackend(model)  # async: its sync complete() refuses to run
         manual = Manual()
         summarizer = LLMSummarizer(backend)
-        compactor = Chain(ContextEditor(), Compactor(manual, keep_turns=1,
+        compactor = ChainedCompactor(ContextEditor(), Compactor(manual, keep_turns=1,
                                                                 summarizer=summarizer))
         pipe = ContextPipeline(backend, [Prefix(system=SYSTEM, tools=[read_file, run_tests]),
                                          History(compactor=compactor)])

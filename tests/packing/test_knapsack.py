@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from ctxkit import Block, BudgetError, Candidate, ContextPipeline, Provenance, UserError
 from ctxkit.layers import Prefix
-from ctxkit.packing import Item, KnapsackPacker, solve_exact, solve_greedy
+from ctxkit.packing import Candidate, KnapsackPacker, solve_exact, solve_greedy
 from ctxkit.testing import ScriptedBackend
 
 items_st = st.lists(
-    st.builds(lambda t, r, g, m, w: Item(tokens=t, relevance=r, group=g, must_keep=m,
+    st.builds(lambda t, r, g, m, w: Candidate(tokens=t, relevance=r, group=g, must_keep=m,
                                          text=" ".join(w)),
               st.integers(0, 400), st.floats(-0.5, 1.0), st.sampled_from(["a", "b", "c"]),
               st.booleans(), st.lists(st.sampled_from(["x", "y", "z", "w"]), max_size=6)),
@@ -23,7 +23,7 @@ items_st = st.lists(
 caps_st = st.dictionaries(st.sampled_from(["a", "b"]), st.integers(0, 600), max_size=2)
 
 
-def _check(items: list[Item], budget: int, caps: dict[str, int], chosen: list[int]) -> None:
+def _check(items: list[Candidate], budget: int, caps: dict[str, int], chosen: list[int]) -> None:
     assert sum(items[i].tokens for i in chosen) <= budget
     must = {i for i, it in enumerate(items) if it.must_keep}
     assert must <= set(chosen)
@@ -37,7 +37,7 @@ def _check(items: list[Item], budget: int, caps: dict[str, int], chosen: list[in
 
 @settings(max_examples=150, deadline=None)
 @given(items_st, st.integers(0, 3000), caps_st, st.sampled_from([4_000_000, 0]))
-def test_never_over_budget_never_drops_a_must_keep(items: list[Item], budget: int,
+def test_never_over_budget_never_drops_a_must_keep(items: list[Candidate], budget: int,
                                                    caps: dict[str, int], work: int) -> None:
     packer = KnapsackPacker(min_score=0.1, max_exact_work=work)  # work=0 forces greedy
     must = sum(it.tokens for it in items if it.must_keep)
@@ -75,8 +75,8 @@ def test_the_exact_solver_is_optimal(pairs: list[tuple[int, float]], budget: int
 
 
 def test_exact_beats_greedy_where_ratio_order_is_a_trap() -> None:
-    items = [Item(tokens=6, relevance=0.9), Item(tokens=5, relevance=0.8),
-             Item(tokens=5, relevance=0.8)]  # ratio order takes 0 first, then nothing fits
+    items = [Candidate(tokens=6, relevance=0.9), Candidate(tokens=5, relevance=0.8),
+             Candidate(tokens=5, relevance=0.8)]  # ratio order takes 0 first, then nothing fits
     exact = KnapsackPacker(redundancy=0).pack(items, 10)
     assert exact.chosen == [1, 2] and exact.method == "exact"
     greedy = KnapsackPacker(redundancy=0, max_exact_work=0).pack(items, 10)
@@ -84,7 +84,7 @@ def test_exact_beats_greedy_where_ratio_order_is_a_trap() -> None:
 
 
 def test_the_threshold_drops_noise_even_with_budget_left() -> None:
-    items = [Item(tokens=10, relevance=0.9), Item(tokens=10, relevance=0.05)]
+    items = [Candidate(tokens=10, relevance=0.9), Candidate(tokens=10, relevance=0.05)]
     result = KnapsackPacker(min_score=0.2).pack(items, 1000)
     assert result.chosen == [0]
     assert result.dropped == {1: "below_threshold"}
@@ -92,9 +92,9 @@ def test_the_threshold_drops_noise_even_with_budget_left() -> None:
 
 def test_a_near_duplicate_loses_to_distinct_evidence() -> None:
     text = "the parser fails on empty input because the header regex needs a name"
-    items = [Item(tokens=50, relevance=1.0, text=text),
-             Item(tokens=50, relevance=0.9, text=text + " indeed"),
-             Item(tokens=50, relevance=0.7, text="retry with exponential backoff on timeouts")]
+    items = [Candidate(tokens=50, relevance=1.0, text=text),
+             Candidate(tokens=50, relevance=0.9, text=text + " indeed"),
+             Candidate(tokens=50, relevance=0.7, text="retry with exponential backoff on timeouts")]
     result = KnapsackPacker(redundancy=0.8).pack(items, 100)
     assert result.chosen == [0, 2]
     assert result.dropped == {1: "budget"}
@@ -103,8 +103,8 @@ def test_a_near_duplicate_loses_to_distinct_evidence() -> None:
 
 def test_fresher_evidence_wins_a_tie() -> None:
     now = 1_000_000.0
-    items = [Item(tokens=10, relevance=0.5, at=now - 30 * 86400),
-             Item(tokens=10, relevance=0.5, at=now - 60)]
+    items = [Candidate(tokens=10, relevance=0.5, at=now - 30 * 86400),
+             Candidate(tokens=10, relevance=0.5, at=now - 60)]
     packer = KnapsackPacker(freshness=0.1, clock=lambda: now)
     assert packer.pack(items, 10).chosen == [1]
     values, _ = packer.values(items)
