@@ -12,13 +12,14 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.ctxkit-installed
 STAMP_ALL := $(VENV)/.ctxkit-installed-all
 
-.PHONY: demo test lint bench install browser services clean help
+.PHONY: demo test lint bench docs install browser services clean help
 
 help:
 	@echo "make demo    run the coding-agent demo (offline unless an API key is set)"
 	@echo "make test    run the whole test suite (installs .venv and chromium if needed)"
 	@echo "make lint    ruff + mypy on the ctxkit package"
 	@echo "make bench   run the benchmarks in bench/"
+	@echo "make docs    build the documentation site into site/ (mkdocs --strict)"
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "could not create $(VENV) with" \
@@ -73,13 +74,21 @@ services:
 
 # -q comes from pyproject's addopts; a second -q would hide pytest's closing
 # "N passed" line, which CI reads. Exit code 5 means no test was collected: a failure.
-# -rs prints every skip with its reason.
+# -rs prints every skip with its reason. The docs site is built too (strictly), so a broken
+# page or docstring fails `make test`.
 test: $(STAMP_ALL) browser services
 	@$(PY) -m pytest -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	    echo "make test: pytest collected no tests; is tests/ missing or is the testpaths" \
 	         "setting in pyproject.toml wrong?" >&2; exit 1; \
-	fi; exit $$rc
+	fi; \
+	$(MAKE) --no-print-directory docs || rc=$$((rc == 0 ? 1 : rc)); exit $$rc
+
+# the site: concept pages plus an API reference generated from the docstrings
+# (mkdocstrings); --strict turns every warning (a broken link, an unreadable docstring) into
+# a failure
+docs: $(STAMP_ALL)
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 # both run, so one report shows every problem; either failing fails the target
 lint: $(STAMP_ALL)
@@ -93,4 +102,4 @@ bench: $(STAMP_ALL)
 	if [ $$found = 0 ]; then echo "no benchmarks in bench/ yet"; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache ctxkit.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache ctxkit.egg-info site

@@ -95,7 +95,10 @@ class Local(Backend):
     Args:
         model_path: local Hugging Face directory (config.json, safetensors, tokenizer).
         max_tokens: most tokens per reply (default: the profile's ``max_output``).
-        temperature, top_p, top_k, seed: sampling (greedy by default: reproducible).
+        temperature: sampling temperature (0, greedy, by default: reproducible).
+        top_p: nucleus sampling mass.
+        top_k: sample among the k most likely tokens.
+        seed: the sampling seed.
         llm: an already built ``ctxkit.engine.LLM`` to share (else one is built).
         **engine: ``ctxkit.engine.Config`` fields (block_size, num_kv_blocks, ...).
     """

@@ -25,7 +25,8 @@ class TokenBudget:
     Args:
         tokens_per_minute: the key's input-token limit (the provider's ITPM/TPM).
         clock: monotonic seconds (injectable for tests).
-        sleep, asleep: how to wait (injectable for tests).
+        sleep: how to wait (injectable for tests).
+        asleep: how to wait in async code (injectable for tests).
 
     A call larger than the whole bucket is let through when the bucket is full (and leaves
     it in debt) rather than blocking forever.

@@ -143,7 +143,11 @@ class ExtractiveSummarizer:
     pair a failing call with its last error line.
 
     Args:
-        max_findings, max_facts, max_decisions, max_questions, max_failures: caps per list.
+        max_findings: the most findings kept.
+        max_facts: the most facts kept.
+        max_decisions: the most decisions kept.
+        max_questions: the most open questions kept.
+        max_failures: the most failed attempts kept.
     """
 
     def __init__(self, *, max_findings: int = 40, max_facts: int = 40,

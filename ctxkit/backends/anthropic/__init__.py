@@ -46,7 +46,8 @@ class Anthropic(RemoteBackend):
             the key in this process), or a TokenBudget; None for no limit.
         count_with_api: count tokens with the API's count endpoint (default: when a key is
             present); otherwise counts are the profile tokenizer's estimate.
-        client, async_client: prebuilt SDK clients (their retries are turned off).
+        client: a prebuilt SDK client (its retries are turned off).
+        async_client: a prebuilt async SDK client (its retries are turned off).
     """
 
     name = "anthropic"

@@ -52,7 +52,8 @@ class OpenAI(RemoteBackend):
         tokens_per_minute: the key's token rate limit (shared by every backend of the key
             in this process), or a TokenBudget; None for no limit.
         stream_usage: ask for usage at the end of chat streams (``include_usage``).
-        client, async_client: prebuilt SDK clients (their retries are turned off).
+        client: a prebuilt SDK client (its retries are turned off).
+        async_client: a prebuilt async SDK client (its retries are turned off).
     """
 
     provider = "openai"
