@@ -27,7 +27,8 @@ from ._profile import Profile
 from ._record import BlockRecord, CallRecord, LayerTokens, LayoutNote, cost_usd
 from ._tokens import TokenCounter
 from ._types import Response, Turn, Usage
-from .packing._step import Packer, apply_budget
+from .packing import Packer
+from .packing._step import apply_budget
 
 
 @dataclass(slots=True)

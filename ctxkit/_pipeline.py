@@ -197,7 +197,7 @@ class ContextPipeline:
     # -- the one code path ---------------------------------------------------------------
 
     def _loop(self, message: str | None, tool_results: list[ToolResult], max_steps: int
-              ) -> Generator[Draft | _ToolRun, Any, Response]:
+              ) -> Generator[_Layers | Draft | _ToolRun, Any, Response]:
         session = self.session
         self._accept_results(session, message, tool_results)
         turn_index = session.num_turns
