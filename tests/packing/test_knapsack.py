@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ctxkit import Block, BudgetError, Candidate, ContextPipeline, Provenance, UserError
 from ctxkit.layers import Prefix
-from ctxkit.packing import Candidate, KnapsackPacker, solve_exact, solve_greedy
+from ctxkit.packing import KnapsackPacker, solve_exact, solve_greedy
 from ctxkit.testing import ScriptedBackend
 
 items_st = st.lists(
