@@ -133,7 +133,12 @@ class Turn:
         step: the model call within this turn's tool loop (0 first).
         message: the user's text for this turn, if any.
         session: the session transcript the History layer renders.
-        dry_run: True in ``pipe.assemble()``: layers must not write or call anything.
+        dry_run: True in ``pipe.assemble()``: a layer builds exactly what it would send,
+            but writes nothing and calls no model. The built-ins honour it: State renders
+            without committing a version, Memory/Recall read (audited as a dry-run read)
+            but do not write through or remember the session as opened, compaction
+            summarizes extractively and writes no episodes, Retrieval skips an LLM query
+            rewriter or reranker.
     """
 
     index: int

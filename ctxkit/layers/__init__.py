@@ -1,5 +1,7 @@
-"""Built-in layers. A layer is a callable ``layer(draft, turn) -> draft`` with its config
-in ``__init__``; a user-written layer looks exactly like these."""
+"""Built-in layers. Each implements ``ctxkit.Layer`` — a ``name`` and ``__call__(draft,
+turn) -> Draft``, config in ``__init__`` — and contributes only through the Draft
+(``add``, ``propose``, ``add_tool``, ``note``); a user-written layer looks exactly like
+these (docs/write-a-layer.md)."""
 
 from ._history import History
 from ._memory import Memory, Recall
