@@ -11,7 +11,7 @@ move is built from the previous moves' real results; when a result is not what a
 agent would see (the test already passes, the code is not where grep said, the edit was
 refused), it raises BackendError instead of pretending. Resumed from a checkpoint, it
 reads the plan in the State block and goes on from the first step not done. In a
-subagent's session (``draft.extras["parent"]``) it plays the helper.
+subagent's session (``draft.notes["parent"]``) it plays the helper.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class StandIn:
         self.cause = f"`{task.fix.old.strip()}` is now `{task.fix.new.strip()}`."
 
     def __call__(self, draft: Draft) -> Reply:
-        parent = draft.extras.get("parent")
+        parent = draft.notes.get("parent")
         if parent is not None:
             return self._helper(draft, parent)
         if self._script is None:
