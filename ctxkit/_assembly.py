@@ -19,13 +19,11 @@ from typing import Any
 
 from ._block import Block, Provenance
 from ._cache import CacheModel, Prediction, place_breakpoints
-from ._draft import Budget, Draft
+from ._draft import Draft
 from ._drift import DriftEvent, diagnose
 from ._errors import UserError
 from ._layer import layer_name
-from ._profile import Profile
 from ._record import BlockRecord, CallRecord, LayerTokens, LayoutNote, cost_usd
-from ._tokens import TokenCounter
 from ._types import Response, Turn, Usage
 from .packing import Packer
 from .packing._step import apply_budget
@@ -101,13 +99,6 @@ async def arun_layers(layers: Sequence[Any], draft: Draft, turn: Turn) -> Draft:
 
 async def _await(x: Any) -> Any:
     return await x
-
-
-def build_draft(layers: Sequence[Any], turn: Turn, *, profile: Profile, counter: TokenCounter,
-                budget: Budget, packer: Packer, user_block: Block | None) -> Draft:
-    """The whole draft, synchronously: layers, then ``finish_draft``."""
-    draft = run_layers(layers, Draft(profile=profile, counter=counter, budget=budget), turn)
-    return finish_draft(draft, packer=packer, user_block=user_block)
 
 
 def finish_draft(draft: Draft, *, packer: Packer, user_block: Block | None) -> Draft:
