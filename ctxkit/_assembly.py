@@ -13,12 +13,13 @@ import asyncio
 import inspect
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._block import Block, Provenance
 from ._cache import CacheModel, Prediction, place_breakpoints
+from ._deprecated import warn_once
 from ._draft import Draft
 from ._drift import DriftEvent, diagnose
 from ._errors import UserError
@@ -46,12 +47,27 @@ class Prepared:
 
 
 def _accept(layer: Any, draft: Draft, out: Any) -> Draft:
-    if out is None:
-        return draft
-    if not isinstance(out, Draft):
+    if out is not None and not isinstance(out, Draft):
         raise UserError(f"layer {layer_name(layer)!r} returned {type(out).__name__}; "
                         "a layer returns the Draft it was given (or None)")
-    return out
+    draft = out if out is not None else draft
+    _legacy_functions(layer, draft)
+    return draft
+
+
+def _legacy_functions(layer: Any, draft: Draft) -> None:
+    """The first contract's tools: a ``functions`` mapping on the layer, for tool blocks it
+    added itself. Kept for one release, warning once; ``draft.add_tool`` replaces it."""
+    legacy = getattr(layer, "functions", None)
+    if not isinstance(legacy, Mapping):
+        return
+    offered = {b.name for b in draft.blocks if b.kind == "tool"}
+    for name, fn in legacy.items():
+        if name in offered and draft.tools.get(name) is None and callable(fn):
+            warn_once("layer.functions", f"layer {layer_name(layer)!r} offers tool "
+                      f"{name!r} through a `functions` attribute; use "
+                      "draft.add_tool(fn_or_schema, run=fn) instead")
+            draft.tools[name] = fn
 
 
 def _callable(layer: Any) -> None:

@@ -98,15 +98,14 @@ class NaivePrefix:
     def __init__(self, clock: Any, seed: int) -> None:
         self.clock = clock
         self.rng = random.Random(seed)
-        self.functions = FUNCTIONS
 
     def __call__(self, draft: Any, turn: Any) -> Any:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.clock()))
         draft.add(Block(layer="prefix", role="system", content=f"Current time: {stamp}\n"
                         + SYSTEM))
         for t in self.rng.sample(TOOLS, len(TOOLS)):  # dict/set order: differs per process
-            draft.add(Block(layer="prefix", role="system", kind="tool", name=t["name"],
-                            content=canonical_json(t)))
+            draft.add_tool(Block(layer="prefix", role="system", kind="tool", name=t["name"],
+                                 content=canonical_json(t)), run=FUNCTIONS.get(t["name"]))
         return draft.add(Block(layer="prefix", role="system", content=AGENTS_MD))
 
 

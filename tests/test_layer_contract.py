@@ -194,3 +194,24 @@ def test_arun_prefers_a_layers_async_form() -> None:
     assert sync.run("x").text == "sync"
     both = ContextPipeline(FunctionBackend(answer), [Both()])
     assert asyncio.run(both.arun("x")).text == "async"
+
+
+def test_the_first_contracts_functions_attribute_still_runs_and_warns() -> None:
+    from ctxkit import _deprecated, canonical_json
+    from ctxkit._tools import tool_schema
+
+    class Old:  # tool blocks added by hand, callables in `functions`: the first contract
+        name = "old"
+        functions = {"add": add}
+
+        def __call__(self, draft: Draft, turn: Turn) -> Draft:
+            return draft.add(Block(layer=self.name, role="system", kind="tool", name="add",
+                                   content=canonical_json(tool_schema(add))))
+
+    _deprecated._warned.discard("layer.functions")
+    pipe = ContextPipeline(ScriptedBackend([ToolCall(id="c", name="add",
+                                                     arguments={"a": 1, "b": 1}), "two"]),
+                           [Old(), History()])
+    with pytest.warns(DeprecationWarning, match="draft.add_tool"):
+        assert pipe.run("1+1?").text == "two"
+    assert [b.content for b in pipe.session.transcript if b.kind == "tool_result"] == ["2"]

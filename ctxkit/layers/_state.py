@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
 
 from .._block import Block, Provenance
 from .._draft import Draft
@@ -49,8 +48,6 @@ class State:
         self.tool: Callable[..., str] = make_update_tool(state)
         self.offers_tool = tool
         self._warned = False
-        # kept for code that read it; the tool loop takes tools from the draft
-        self.functions: dict[str, Callable[..., Any]] = {"update_state": self.tool}
 
     def block(self, *, commit: bool = True) -> Block:
         """The state's block as it would be rendered now (``commit``: first record changes
