@@ -116,7 +116,6 @@ class BestPracticePrefix:
     name = "prefix"
 
     def __init__(self) -> None:
-        self.functions = FUNCTIONS
         self.blocks = [Block(layer="prefix", role="system", cache="1h",
                              content=SYSTEM + "\n\n" + AGENTS_MD)]
         self.blocks += [Block(layer="prefix", role="system", kind="tool", name=t["name"],
@@ -125,7 +124,12 @@ class BestPracticePrefix:
                         for i, t in enumerate(TOOLS)]
 
     def __call__(self, draft: Any, turn: Any) -> Any:
-        return draft.extend(self.blocks)
+        for b in self.blocks:  # tools through the draft, so the tool loop runs them
+            if b.kind == "tool":
+                draft.add_tool(b, run=FUNCTIONS.get(str(b.name)))
+            else:
+                draft.add(b)
+        return draft
 
 
 def naive_history(draft: Any, turn: Any) -> Any:
