@@ -25,6 +25,7 @@ from ._catalog import Catalog
 from ._chunkers import kind_for
 from ._files import FileState, content_hash, under
 from ._ingest import TEXT, Ingest
+from ._lock import LOCK_NAME, WriterLock
 from ._rank import Reranker, Shortlist, rrf
 from ._spans import ChunkConfig
 from ._store import ChunkStore, Manifest
@@ -50,6 +51,9 @@ class Index(Ingest):
         cache: cache vectors by content hash in ``<path>/embeddings.sqlite`` (True), in a
             given file, or not at all (False).
         rebuild: delete whatever the directory holds and start empty.
+        wait: what a writer does while another process writes the same directory (every
+            write holds ``<path>/.writer.lock``): True waits for it, False raises
+            StoreError at once, a number of seconds waits that long, then raises.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, embedder: Any = "default",
@@ -58,16 +62,13 @@ class Index(Ingest):
                  fusion_k: float = 10.0, num_candidates: int = 100,
                  max_file_bytes: int = 1_000_000, ann_min_rows: int = 20_000,
                  nprobes: int = 48, cache: bool | str | os.PathLike[str] = True,
-                 rebuild: bool = False) -> None:
+                 rebuild: bool = False, wait: bool | float = True) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"index path {self.path} is a file; pass a directory")
-        if rebuild and self.path.exists():
-            import shutil
-
-            shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.embedder = self._make_embedder(embedder, cache)
+        self.wait = wait
+        self._lock = WriterLock(self.path)
         self.reranker = reranker
         self.chunking = chunking or ChunkConfig()
         self.base = os.path.abspath(base or os.getcwd())
@@ -76,18 +77,18 @@ class Index(Ingest):
         self.max_file_bytes = max_file_bytes
         self.ann_min_rows = ann_min_rows
         self.nprobes = nprobes
-        dim = self.embedder.dim if self.embedder is not None else None
-        self._manifest = Manifest(self.path / "manifest.json")
-        key = self._embedder_key()
-        if self._manifest.files and self._manifest.embedder != key:
-            raise UserError(f"{self.path} was built with embedder {self._manifest.embedder!r}, "
-                            f"not {key!r}; pass the same embedder or Index(path, rebuild=True)")
-        self._manifest.embedder = key
-        self.store = ChunkStore(self.path, dim)
-        self.catalog = Catalog(analyzer or Analyzer(), dim)
-        self._dirty = False
-        self._dirty_manifest = False
-        self._load()
+        with self._lock.hold(wait):
+            if rebuild:
+                _clear(self.path)
+            self.embedder = self._make_embedder(embedder, cache)
+            dim = self.embedder.dim if self.embedder is not None else None
+            self._manifest = self._read_manifest()
+            self.store = ChunkStore(self.path, dim)
+            self.catalog = Catalog(analyzer or Analyzer(), dim)
+            self._dirty = False
+            self._dirty_manifest = False
+            self._load()
+            self._seen_version = self.store.version
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -109,6 +110,17 @@ class Index(Ingest):
 
         file = self.path / "embeddings.sqlite" if cache is True else Path(cache)
         return CachedEmbedder(embedder, file)
+
+    def _read_manifest(self) -> Manifest:
+        """``manifest.json`` as on disk (called under the writer lock), checked against
+        this index's embedder."""
+        manifest = Manifest(self.path / "manifest.json")
+        key = self._embedder_key()
+        if manifest.files and manifest.embedder != key:
+            raise UserError(f"{self.path} was built with embedder {manifest.embedder!r}, "
+                            f"not {key!r}; pass the same embedder or Index(path, rebuild=True)")
+        manifest.embedder = key
+        return manifest
 
     def _embedder_key(self) -> str | None:
         if self.embedder is None:
@@ -148,21 +160,23 @@ class Index(Ingest):
         missing = [r for r in roots if not os.path.exists(r)]
         if missing:
             raise UserError(f"no such file or directory: {', '.join(missing)}")
-        for r in roots:
-            if r not in self._manifest.roots:
-                self._manifest.roots.append(r)
-        return self._sync(roots, exclude)
+        with self._writing():
+            for r in roots:
+                if r not in self._manifest.roots:
+                    self._manifest.roots.append(r)
+            return self._sync(roots, exclude)
 
     def refresh(self) -> IndexReport:
         """Re-scan every root ever added: changed files re-indexed, deleted ones removed."""
-        live = [r for r in self._manifest.roots if os.path.exists(r)]
-        report = self._sync(live, ())
-        gone = [r for r in self._manifest.roots if r not in live]
-        if gone:
-            dead = [p for p in self._manifest.files if under(p, gone)]
-            self._apply(dead, [], [], report)
-            report.num_files_removed += len(dead)
-        return report
+        with self._writing():
+            live = [r for r in self._manifest.roots if os.path.exists(r)]
+            report = self._sync(live, ())
+            gone = [r for r in self._manifest.roots if r not in live]
+            if gone:
+                dead = [p for p in self._manifest.files if under(p, gone)]
+                self._apply(dead, [], [], report)
+                report.num_files_removed += len(dead)
+            return report
 
     def add_texts(self, items: Iterable[tuple[str, str] | tuple[str, str, dict[str, Any]]], *,
                   kind: str = "prose") -> IndexReport:
@@ -174,29 +188,31 @@ class Index(Ingest):
         extension).
         """
         t0 = time.perf_counter()
-        report = IndexReport()
-        stale: list[str] = []
-        new: list[Chunk] = []
-        for item in items:
-            if not isinstance(item, tuple) or len(item) not in (2, 3):
-                raise UserError("add_texts takes (id, text) or (id, text, metadata) tuples")
-            doc_id, text = item[0], item[1]
-            meta = dict(item[2]) if len(item) == 3 else {}
-            if not isinstance(doc_id, str) or not isinstance(text, str) or not doc_id:
-                raise UserError(f"add_texts item {doc_id!r}: id and text must be str")
-            key = TEXT + doc_id
-            h = content_hash(text + "\0" + json.dumps(meta, sort_keys=True, default=str))
-            rec = self._manifest.files.get(key)
-            if rec is not None and rec["hash"] == h:
-                report.num_files_unchanged += 1
-                continue
-            if rec is not None:
-                stale.append(key)
-            k = kind_for(doc_id) if kind == "auto" else kind
-            new.extend(self._make_chunks(doc_id, text, k, 0.0, meta))
-            self._manifest.files[key] = {"hash": h, "size": len(text), "mtime": 0.0}
-            report.num_files_indexed += 1
-        self._apply(stale, new, [TEXT + c.path for c in new], report)
+        items = list(items)
+        with self._writing():
+            report = IndexReport()
+            stale: list[str] = []
+            new: list[Chunk] = []
+            for item in items:
+                if not isinstance(item, tuple) or len(item) not in (2, 3):
+                    raise UserError("add_texts takes (id, text) or (id, text, metadata) tuples")
+                doc_id, text = item[0], item[1]
+                meta = dict(item[2]) if len(item) == 3 else {}
+                if not isinstance(doc_id, str) or not isinstance(text, str) or not doc_id:
+                    raise UserError(f"add_texts item {doc_id!r}: id and text must be str")
+                key = TEXT + doc_id
+                h = content_hash(text + "\0" + json.dumps(meta, sort_keys=True, default=str))
+                rec = self._manifest.files.get(key)
+                if rec is not None and rec["hash"] == h:
+                    report.num_files_unchanged += 1
+                    continue
+                if rec is not None:
+                    stale.append(key)
+                k = kind_for(doc_id) if kind == "auto" else kind
+                new.extend(self._make_chunks(doc_id, text, k, 0.0, meta))
+                self._manifest.files[key] = {"hash": h, "size": len(text), "mtime": 0.0}
+                report.num_files_indexed += 1
+            self._apply(stale, new, [TEXT + c.path for c in new], report)
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -206,14 +222,15 @@ class Index(Ingest):
         good, re-add the root with ``exclude=[...]``."""
         report = IndexReport()
         gone: list[str] = []
-        for key in [keys] if isinstance(keys, str) else keys:
-            if TEXT + key in self._manifest.files:
-                gone.append(TEXT + key)
-                continue
-            full = os.path.abspath(key)
-            gone.extend(p for p in self._manifest.files if not p.startswith(TEXT)
-                        and under(p, [full]))
-        self._apply(gone, [], [], report)
+        with self._writing():
+            for key in [keys] if isinstance(keys, str) else keys:
+                if TEXT + key in self._manifest.files:
+                    gone.append(TEXT + key)
+                    continue
+                full = os.path.abspath(key)
+                gone.extend(p for p in self._manifest.files if not p.startswith(TEXT)
+                            and under(p, [full]))
+            self._apply(gone, [], [], report)
         report.num_files_removed = len(gone)
         return report
 
@@ -233,7 +250,8 @@ class Index(Ingest):
         hits = self._search_once(query, k, mode, rerank)
         stale = self._stale(hits)
         if stale:
-            self._sync_files(stale, IndexReport())
+            with self._writing():
+                self._sync_files(stale, IndexReport())
             hits = self._search_once(query, k, mode, rerank)
         return hits
 
@@ -245,7 +263,8 @@ class Index(Ingest):
         hits = await self._asearch_once(query, k, mode, rerank)
         stale = self._stale(hits)
         if stale:
-            self._sync_files(stale, IndexReport())
+            with self._writing():
+                self._sync_files(stale, IndexReport())
             hits = await self._asearch_once(query, k, mode, rerank)
         return hits
 
@@ -265,7 +284,9 @@ class Index(Ingest):
     def save(self) -> None:
         """Persist the BM25 index (so the next open skips re-tokenizing)."""
         if self._dirty:
-            self._save_lexical()
+            with self._writing():
+                if self._dirty:  # a reload may have saved a fresh one
+                    self._save_lexical()
 
     def close(self) -> None:
         self.save()
@@ -356,3 +377,15 @@ class Index(Ingest):
                 out.append(FileState(src, st.st_size, st.st_mtime))
         return out
 
+
+def _clear(path: Path) -> None:
+    """Delete what an index directory holds, except the writer lock being held."""
+    import shutil
+
+    for entry in path.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()

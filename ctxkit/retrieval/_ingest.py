@@ -13,7 +13,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 from ._catalog import _DEAD, Catalog
 from ._chunkers import chunk_text, kind_for
 from ._files import FileState, read_text, under, walk
+from ._lock import WriterLock
 from ._spans import ChunkConfig
 from ._store import ChunkStore, Manifest
 from ._types import Chunk, IndexReport
@@ -43,6 +45,36 @@ class Ingest:
     _manifest: Manifest
     _dirty: bool
     _dirty_manifest: bool
+    _lock: WriterLock
+    _seen_version: int
+    wait: bool | float
+
+    def _read_manifest(self) -> Manifest:
+        raise NotImplementedError
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the writer lock; on first entry, catch up with what other processes wrote
+        since this one last looked (manifest re-read; catalog reloaded if the table moved),
+        so a write never works from a stale manifest and orphans another writer's chunks."""
+        outer = not self._lock.is_held
+        with self._lock.hold(self.wait):
+            if outer:
+                self._catch_up()
+            try:
+                yield
+            finally:
+                if outer:
+                    self._seen_version = self.store.version
+
+    def _catch_up(self) -> None:
+        self._manifest = self._read_manifest()
+        self._dirty_manifest = False
+        self.store.checkout_latest()
+        if self.store.version != self._seen_version:
+            lex = self.catalog.lexical
+            self.catalog = Catalog(lex.analyzer, self.catalog.dim, k1=lex.k1, b=lex.b)
+            self._load()
 
     def _stamp(self) -> dict[str, Any]:
         return {"version": self.store.version}

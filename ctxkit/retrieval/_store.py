@@ -70,6 +70,10 @@ class ChunkStore:
     def version(self) -> int:
         return int(self.table.version)
 
+    def checkout_latest(self) -> None:
+        """Move to the table's newest version (another process may have written)."""
+        self.table.checkout_latest()
+
     def read(self) -> Any:
         """Every row as a pyarrow Table."""
         return self.table.to_arrow()
