@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .llm import LLM, RequestOutput
+from .recovery import isolate
 from .sampling import SamplingParams
 from .sequence import Sequence
 
@@ -53,6 +54,7 @@ class AsyncEngine:
         self._closing = False
         self._drain_until = 0.0
         self._rate: deque[tuple[float, int]] = deque()  # (time, generated tokens so far)
+        self._isolated = False  # the last error was probed and no request was to blame
         self._thread = threading.Thread(target=self._loop, name="ctxkit-engine", daemon=True)
         self._thread.start()
 
@@ -147,17 +149,39 @@ class AsyncEngine:
                 continue
             try:
                 seqs = self.llm.step()
-            except Exception as exc:  # fail the requests in flight, keep serving
-                self._fail_live(exc)
+            except Exception as exc:  # fail the request that caused it, keep serving
+                self._recover(exc)
                 continue
+            self._isolated = False
             self._rate.append((time.monotonic(), self.llm.num_generated_tokens))
             while len(self._rate) > 2 and self._rate[0][0] < time.monotonic() - 60:
                 self._rate.popleft()
-            for seq in seqs:
-                live = self._live.get(seq.seq_id)
-                if live is None or (seq.num_tokens == live.sent_tokens and not seq.is_finished):
-                    continue  # a prefill chunk: nothing new to say
-                live.sent_tokens = seq.num_tokens
-                self._post(live, self.llm.output(seq))
-                if seq.is_finished:
-                    del self._live[seq.seq_id]
+            self._report(seqs)
+
+    def _report(self, seqs: list[Sequence]) -> None:
+        """Post progress to the callers of ``seqs`` (those that advanced)."""
+        for seq in seqs:
+            live = self._live.get(seq.seq_id)
+            if live is None or (seq.num_tokens == live.sent_tokens and not seq.is_finished):
+                continue  # a prefill chunk: nothing new to say
+            live.sent_tokens = seq.num_tokens
+            self._post(live, self.llm.output(seq))
+            if seq.is_finished:
+                del self._live[seq.seq_id]
+
+    def _recover(self, exc: Exception) -> None:
+        """A step raised. With one request in flight it is the cause; with more, each is
+        probed alone (``recovery.isolate``) and only those that raise alone fail. If the
+        probes clear everyone and the next step raises again, the fault is not any one
+        request's: every request in flight fails, and the engine keeps serving."""
+        if len(self._live) > 1 and not self._isolated:
+            culprits, advanced = isolate(self.llm)
+            for seq, err in culprits:
+                req = self._live.pop(seq.seq_id, None)
+                if req is not None:
+                    self._post(req, err)
+            self._isolated = not culprits
+            self._report(advanced)
+            return
+        self._fail_live(exc)
+        self._isolated = False

@@ -79,6 +79,12 @@ class Scheduler:
         seq.status = SequenceStatus.FINISHED
         seq.finish_reason = seq.finish_reason or "abort"
 
+    def preempt_all(self) -> None:
+        """Preempt every running sequence (newest first, so the oldest ends up first in
+        the waiting queue): used to recover after a step raised part-way."""
+        for seq in reversed(list(self.running)):
+            self._preempt(seq)
+
     # -- one step ------------------------------------------------------------------------
 
     def schedule(self) -> Batch:
