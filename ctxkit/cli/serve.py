@@ -8,7 +8,10 @@ imports torch: ``ctxkit --help`` must stay fast. Torch, FastAPI and uvicorn load
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
+
+API_KEY_ENV = "CTXKIT_API_KEY"
 
 DESCRIPTION = """\
 serve a local Hugging Face model (Llama, Qwen2, Qwen3) over HTTP with paged KV, prefix
@@ -50,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on shutdown, time requests in flight get to finish")
     parser.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if found)")
+    parser.add_argument("--api-key", default=None,
+                        help="require this key ('Authorization: Bearer KEY' or 'x-api-key: "
+                             f"KEY') on every route but /health; default: ${API_KEY_ENV}, "
+                             "else no auth")
+    parser.add_argument("--max-request-bytes", type=int, default=16 << 20,
+                        help="refuse larger request bodies with 413 (default: 16 MiB)")
     parser.set_defaults(func=run)
 
 
@@ -64,6 +73,13 @@ def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def app_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``build_app``'s keyword arguments; the API key falls back to $CTXKIT_API_KEY."""
+    return {"served_name": args.served_model_name, "drain_s": args.drain,
+            "api_key": args.api_key or os.environ.get(API_KEY_ENV) or None,
+            "max_request_bytes": args.max_request_bytes}
+
+
 def run(args: argparse.Namespace) -> int:
     from .._errors import require
 
@@ -74,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.serve.server import build_app
 
     llm = LLM(args.model, **engine_kwargs(args))
-    app = build_app(llm, served_name=args.served_model_name, drain_s=args.drain)
+    app = build_app(llm, **app_kwargs(args))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

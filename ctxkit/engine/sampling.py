@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     import torch
 
 
+MIN_SEED, MAX_SEED = -(2 ** 63), 2 ** 63 - 1  # seeds live in int64 tensors
+MAX_TOP_K = 2 ** 31 - 1
+
+
 @dataclass(slots=True, kw_only=True)
 class SamplingParams:
     """How to draw tokens for one request.
@@ -50,12 +54,16 @@ class SamplingParams:
     def __post_init__(self) -> None:
         if self.logprobs is not None and not 0 <= self.logprobs <= MAX_LOGPROBS:
             raise UserError(f"logprobs must be in [0, {MAX_LOGPROBS}], got {self.logprobs}")
-        if self.temperature < 0:
-            raise UserError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.temperature < float("inf"):  # NaN fails too
+            raise UserError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise UserError(f"top_k must be >= 0 (0 turns it off), got {self.top_k}")
+        if not 0 <= self.top_k <= MAX_TOP_K:
+            raise UserError(f"top_k must be in [0, {MAX_TOP_K}] (0 turns it off), "
+                            f"got {self.top_k}")
+        if self.seed is not None and not MIN_SEED <= self.seed <= MAX_SEED:
+            raise UserError(f"seed must fit in 64 bits ([{MIN_SEED}, {MAX_SEED}]), "
+                            f"got {self.seed}")
         if self.max_tokens < 1:
             raise UserError(f"max_tokens must be >= 1, got {self.max_tokens}")
         if isinstance(self.stop, str):

@@ -10,9 +10,11 @@ each protocol's own field: ``usage.prompt_tokens_details.cached_tokens`` (OpenAI
 ``usage.cache_read_input_tokens`` (Anthropic, whose ``input_tokens`` excludes them), and
 the part copied back from the host tier beside it (``cached_tokens_host``,
 ``cache_read_input_tokens_host``). Shutting down lets requests in flight finish for
-``drain_s`` seconds, then fails the rest with a 503.
-Bad requests get a 4xx in the protocol's error shape. Knows nothing of the engine's
-internals beyond LLM and AsyncEngine.
+``drain_s`` seconds, then fails the rest with a 503. ``/v1/messages/count_tokens`` counts
+a messages request's prompt. Bad requests get a 4xx in the protocol's error shape
+(``errors``); ``guard`` checks API keys and body sizes before a route runs; ``intake``
+tokenizes off the event loop and aborts requests whose client has gone. Knows nothing of
+the engine's internals beyond LLM and AsyncEngine.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ..._errors import UserError
 from ..async_engine import AsyncEngine, EngineClosed
 from ..llm import LLM, RequestOutput
 from ..sampling import SamplingParams
+from . import errors
 from .choices import (
     ToolStream,
     chat_logprobs,
@@ -40,25 +42,22 @@ from .choices import (
     completion_logprobs,
     merged,
 )
-from .protocol import ChatRequest, CompletionRequest, MessagesRequest, TokenizeRequest
+from .errors import ApiError, error_response
+from .guard import Guard
+from .intake import Intake, until_gone, watched
+from .protocol import (
+    ChatRequest,
+    CompletionRequest,
+    CountTokensRequest,
+    MessagesRequest,
+    TokenizeRequest,
+)
 from .streaming import Deltas, anthropic_events, sse
+
+MAX_REQUEST_BYTES = 16 << 20  # 16 MiB: far above any prompt max_model_len admits
 
 _OPENAI_FINISH = {"stop": "stop", "length": "length", "abort": "stop"}
 _ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "abort": "end_turn"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
-
-
-def _error(path: str, status: int, message: str, kind: str) -> JSONResponse:
-    if path.startswith("/v1/messages"):
-        body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
-    else:
-        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-    return JSONResponse(body, status_code=status)
 
 
 def openai_usage(out: RequestOutput, completion_tokens: int | None = None) -> dict[str, Any]:
@@ -76,55 +75,44 @@ def anthropic_usage(out: RequestOutput) -> dict[str, Any]:
             "cache_read_input_tokens_host": out.num_host_cached_tokens}
 
 
-def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0) -> FastAPI:
-    """The FastAPI app serving ``llm`` (stepped by one background thread); on shutdown,
-    requests in flight get ``drain_s`` seconds to finish."""
+def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0,
+              api_key: str | None = None, max_request_bytes: int = MAX_REQUEST_BYTES
+              ) -> FastAPI:
+    """The FastAPI app serving ``llm`` (stepped by one background thread).
+
+    Args:
+        llm: the engine.
+        served_name: the model name clients send (default: the model directory's name).
+        drain_s: on shutdown, requests in flight get this long to finish.
+        api_key: when set, every route but ``/health`` needs it (Bearer or x-api-key).
+        max_request_bytes: larger bodies are refused with 413 before they are read.
+    """
     engine = AsyncEngine(llm)
+    intake = Intake(llm)
     name = served_name or llm.model_name
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        intake.close()
         await asyncio.to_thread(engine.close, drain_s)
 
     app = FastAPI(title="ctxkit serve", version="0.1.0", lifespan=lifespan)
     app.state.engine = engine
+    app.add_middleware(Guard, api_key=api_key, max_request_bytes=max_request_bytes)
+    errors.install(app)
     created = int(time.time())
-
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(request.url.path, exc.status, exc.message, exc.kind)
 
     @app.exception_handler(EngineClosed)
     async def _closed(request: Request, exc: EngineClosed) -> JSONResponse:
         kind = "overloaded_error" if request.url.path.startswith("/v1/messages") \
             else "server_error"
-        return _error(request.url.path, 503, str(exc), kind)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid body"}
-        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
-        return _error(request.url.path, 400, f"{where or 'body'}: {first.get('msg')}",
-                      "invalid_request_error")
+        return error_response(request.url.path, 503, str(exc), kind)
 
     def check_model(model: str) -> None:
         if model not in (name, llm.config.model):
             raise ApiError(404, f"model {model!r} is not served here; this server serves "
                                 f"{name!r} (see /v1/models)", "not_found_error")
-
-    def prepare(build: Any) -> tuple[list[int], SamplingParams]:
-        try:
-            ids, make_params = build()
-            room = int(llm.config.max_model_len or 0) - len(ids)
-            if room < 1:
-                raise UserError(f"the prompt has {len(ids)} tokens; max_model_len is "
-                                f"{llm.config.max_model_len}: shorten it")
-            params = make_params(room)
-            llm.validate(ids, params)
-        except (UserError, ValueError) as exc:
-            raise ApiError(400, str(exc)) from exc
-        return ids, params
 
     def session(request: Request) -> str | None:
         return request.headers.get("x-session-id") or None
@@ -137,10 +125,10 @@ def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0
         assert last is not None
         return last
 
-    async def finals(ids: list[int], params: SamplingParams, n: int, sid: str | None
-                     ) -> list[RequestOutput]:
-        return list(await asyncio.gather(*[final(ids, p, sid)
-                                           for p in choice_params(params, n)]))
+    async def finals(request: Request, ids: list[int], params: SamplingParams, n: int,
+                     sid: str | None) -> list[RequestOutput]:
+        return await until_gone(request, asyncio.gather(*[
+            final(ids, p, sid) for p in choice_params(params, n)]))
 
     def streams(ids: list[int], params: SamplingParams, n: int, sid: str | None
                 ) -> AsyncIterator[tuple[int, RequestOutput]]:
@@ -175,15 +163,15 @@ def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(req: ChatRequest, request: Request) -> Any:
         check_model(req.model)
-        ids, params = prepare(lambda: (llm.apply_chat_template(req.template_messages(),
-                                                               req.tools), req.sampling))
+        ids, params = await intake.prepare(req.num_text_chars, lambda: (
+            llm.apply_chat_template(req.template_messages(), req.tools), req.sampling))
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         sid = session(request)
         if req.stream:
             usage = bool((req.stream_options or {}).get("include_usage"))
             return _stream(_chat_chunks(streams(ids, params, req.n, sid), rid, name, params,
-                                        usage, req.n, bool(req.tools), decode1))
-        outs = await finals(ids, params, req.n, sid)
+                                        usage, req.n, bool(req.tools), decode1), request)
+        outs = await finals(request, ids, params, req.n, sid)
         from ...backends._local import parse_tool_calls
 
         choices = []
@@ -227,14 +215,15 @@ def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0
     @app.post("/v1/completions", response_model=None)
     async def completions(req: CompletionRequest, request: Request) -> Any:
         check_model(req.model)
-        ids, params = prepare(lambda: (llm.encode(req.prompt), req.sampling))
+        ids, params = await intake.prepare(req.num_text_chars,
+                                           lambda: (llm.encode(req.prompt), req.sampling))
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         sid = session(request)
         if req.stream:
             usage = bool((req.stream_options or {}).get("include_usage"))
             return _stream(_completion_chunks(streams(ids, params, req.n, sid), rid, name,
-                                              params, usage, req.n, decode1))
-        outs = await finals(ids, params, req.n, sid)
+                                              params, usage, req.n, decode1), request)
+        outs = await finals(request, ids, params, req.n, sid)
         return {"id": rid, "object": "text_completion", "created": int(time.time()),
                 "model": name, "choices": [
                     {"index": i, "text": out.text,
@@ -246,15 +235,16 @@ def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0
     @app.post("/v1/messages", response_model=None)
     async def messages(req: MessagesRequest, request: Request) -> Any:
         check_model(req.model)
-        ids, params = prepare(lambda: (llm.apply_chat_template(req.template_messages(),
-                                                               req.template_tools()),
-                                       req.sampling))
+        ids, params = await intake.prepare(req.num_text_chars, lambda: (
+            llm.apply_chat_template(req.template_messages(), req.template_tools()),
+            req.sampling))
         mid = f"msg_{uuid.uuid4().hex[:24]}"
         sid = session(request)
         if req.stream:
             return _stream(anthropic_events(engine.generate(ids, params, session_id=sid), mid,
-                                            name, params, anthropic_usage, bool(req.tools)))
-        out = await final(ids, params, sid)
+                                            name, params, anthropic_usage, bool(req.tools)),
+                           request)
+        out = await until_gone(request, final(ids, params, sid))
         from ...backends._local import parse_tool_calls
 
         text, calls = parse_tool_calls(out.text) if req.tools else (out.text, [])
@@ -268,11 +258,19 @@ def build_app(llm: LLM, *, served_name: str | None = None, drain_s: float = 30.0
                 "content": content, "stop_reason": stop, "stop_sequence": out.matched_stop,
                 "usage": anthropic_usage(out)}
 
+    @app.post("/v1/messages/count_tokens", response_model=None)
+    async def count_tokens(req: CountTokensRequest) -> dict[str, int]:
+        check_model(req.model)
+        ids, _ = await intake.prepare(req.num_text_chars, lambda: (
+            llm.apply_chat_template(req.template_messages(), req.template_tools()),
+            lambda room: SamplingParams(max_tokens=1)))
+        return {"input_tokens": len(ids)}
+
     return app
 
 
-def _stream(events: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(events, media_type="text/event-stream",
+def _stream(events: AsyncIterator[str], request: Request) -> Response:
+    return StreamingResponse(watched(events, request), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
