@@ -72,11 +72,37 @@ services:
 	         "CTXKIT_TEST_PG_URL at a server." >&2; exit 1; \
 	fi
 
+# The agent tools' sandbox tests run commands under bubblewrap. Installed like chromium:
+# under CI=true a bwrap that cannot be installed fails the run; one that is installed but
+# cannot create namespaces here (a locked-down container) is reported, and those tests skip.
+sandbox:
+	@if command -v bwrap >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing bubblewrap (Debian package) for the agent tools' sandbox tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        bubblewrap >/dev/null; } \
+	    || { if [ "$$CI" = true ]; then \
+	        echo "make test: CI=true and bubblewrap could not be installed; the sandbox" \
+	             "tests would skip. Install bubblewrap in the CI image." >&2; exit 1; fi; \
+	        echo "note: could not install bubblewrap; the sandbox tests will skip"; }; \
+	elif [ "$$CI" = true ]; then \
+	    echo "make test: CI=true and bwrap is missing, and apt-get is not usable here" \
+	         "(not root?); install bubblewrap in the CI image." >&2; exit 1; \
+	else \
+	    echo "note: bwrap is missing and apt-get is not usable here (not root?);" \
+	         "the sandbox tests will skip"; \
+	fi; \
+	if command -v bwrap >/dev/null 2>&1 && ! bwrap --ro-bind / / --unshare-all true \
+	    >/dev/null 2>&1; then \
+	    echo "note: bwrap cannot create a sandbox here (no user namespaces?);" \
+	         "the sandbox tests will skip"; \
+	fi
+
 # -q comes from pyproject's addopts; a second -q would hide pytest's closing
 # "N passed" line, which CI reads. Exit code 5 means no test was collected: a failure.
 # -rs prints every skip with its reason. The docs site is built too (strictly), so a broken
 # page or docstring fails `make test`.
-test: $(STAMP_ALL) browser services
+test: $(STAMP_ALL) browser sandbox services
 	@$(PY) -m pytest -rs; rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	    echo "make test: pytest collected no tests; is tests/ missing or is the testpaths" \

@@ -6,8 +6,10 @@ them to ``Prefix(tools=...)`` and the pipeline's tool loop runs them. ``tool_sch
 the JSON schema a provider sees from a callable's signature and docstring.
 ``plain_lines`` and ``tests_passed`` read the tools' own output back.
 
-What needs an OS sandbox: ``run`` and ``run_tests`` execute code the model chose (see
-docs/tools.md); the file tools are confined by path resolution alone.
+What needs an OS sandbox: ``run`` and ``run_tests`` execute code the model chose (a
+command, a ``conftest.py``); they run under ``bwrap`` (the repository the only writable
+path) where it is installed and works, see docs/tools.md. The file tools are confined by
+path resolution alone: regular files whose real path is under the root.
 """
 
 from .._tools import tool_schema

@@ -5,8 +5,10 @@ tool schemas and the pipeline's tool loop runs. ``ctxkit demo`` uses five of the
 example coding agent (``examples/coding_agent``) uses all of them. Every path is resolved
 inside the root; anything outside is refused with an error the model can act on. Output
 is canonical (sorted listings, no ANSI colours, no timings or absolute paths), so an
-identical result gives identical bytes. Processes are started by ``ctxkit.tools._proc``. Knows
-nothing of models, layers or printing.
+identical result gives identical bytes. Files are walked and opened by ``_files`` (regular
+files under the root only), processes started by ``_proc`` (bounded output, nothing left
+running, allowlisted environment, under ``bwrap`` when available). Knows nothing of
+models, layers or printing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from ._files import is_inside, iter_lines, open_regular, walk_files
 from ._proc import CommandRefused, canonical_output, check_command, run_process, scrubbed_env
+from ._sandbox import bwrap_path
 
 _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".git", ".mypy_cache", ".ruff_cache",
                         ".venv", "node_modules"})
@@ -30,6 +34,10 @@ MAX_GREP = 60
 TEST_TAIL_LINES = 40
 RUN_TAIL_LINES = 60
 MAX_RUN_TIMEOUT = 300.0
+MAX_LINE_CHARS = 2000  # read_file and command output: longer lines are cut
+MAX_GREP_LINE = 300
+MAX_GREP_BYTES = 16 << 20  # grep skips larger files
+MAX_EDIT_BYTES = 16 << 20
 
 
 class ToolError(Exception):
@@ -49,12 +57,18 @@ class RepoTools:
         load_plugins: let pytest autoload the plugins installed in this Python (off by
             default: the sample repository needs none, and autoloading e.g. hypothesis's
             plugin costs most of a second per run).
+        sandbox: run ``run`` and ``run_tests`` under bwrap (the repository the only
+            writable path, no network): "auto" (the default) when bwrap is installed and
+            works here, True to require it, False never.
+        allow_env: environment variable names commands may see beyond the allowlist
+            (PATH, HOME, locale...), e.g. ``["PIP_INDEX_URL"]``.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, test_timeout: float = 120.0,
                  test_status: Callable[[str], AbstractContextManager[Any]] | None = None,
                  on_call: Callable[[str, dict[str, Any], str, bool], None] | None = None,
-                 load_plugins: bool = False) -> None:
+                 load_plugins: bool = False, sandbox: bool | str = "auto",
+                 allow_env: tuple[str, ...] | list[str] = ()) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise ToolError(f"{self.root} is not a directory")
@@ -62,6 +76,14 @@ class RepoTools:
         self.test_status = test_status
         self.on_call = on_call
         self.load_plugins = load_plugins
+        self.allow_env = tuple(allow_env)
+        if sandbox not in ("auto", True, False):
+            raise ToolError(f"sandbox={sandbox!r}: pass 'auto', True or False")
+        if sandbox is True and bwrap_path() is None:
+            raise ToolError("sandbox=True needs bwrap (bubblewrap) installed and able to "
+                            "create namespaces here: apt-get install bubblewrap, or pass "
+                            "sandbox='auto' to run unsandboxed where it is missing")
+        self.sandbox = bwrap_path() is not None if sandbox == "auto" else bool(sandbox)
 
     def tools(self) -> list[Callable[..., str]]:
         """The demo's five tools, in the order a model should see them (Prefix sorts them
@@ -77,7 +99,7 @@ class RepoTools:
     def _resolve(self, path: str) -> Path:
         p = Path(path)
         full = (p if p.is_absolute() else self.root / p).resolve()
-        if full != self.root and not full.is_relative_to(self.root):
+        if not is_inside(full, self.root):
             raise ToolError(f"{path!r} is outside the repository; use a path relative to "
                             "its root, e.g. 'src/module.py'")
         return full
@@ -97,14 +119,12 @@ class RepoTools:
         return out
 
     def _files(self, top: Path) -> list[Path]:
-        if top.is_file():
-            return [top]
-        out: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS
-                                 and not d.startswith("."))
-            out += [Path(dirpath) / f for f in sorted(filenames)]
-        return out
+        """Regular files under ``top`` whose real path is in the repository."""
+        return walk_files(top, self.root, _SKIP_DIRS)
+
+    def _exec(self, argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+        return run_process(argv, self.root, env, timeout, root=self.root,
+                           sandbox=self.sandbox)
 
     # -- the tools -----------------------------------------------------------------------
 
@@ -137,14 +157,21 @@ class RepoTools:
         """
         def work() -> str:
             f = self._resolve(path)
-            if not f.is_file():
+            fh = open_regular(f) if f.is_file() else None
+            if fh is None:
                 raise ToolError(f"no file {path!r}; call list_dir('.') to see what exists")
-            lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
             lo = max(1, start_line)
-            hi = min(len(lines), end_line if end_line is not None else lo + MAX_READ_LINES - 1)
-            body = "\n".join(f"{n}\t{lines[n - 1]}" for n in range(lo, hi + 1))
-            if end_line is None and hi < len(lines):
-                body += f"\n(lines {lo}-{hi} of {len(lines)}; pass start_line={hi + 1} for more)"
+            want = end_line if end_line is not None else lo + MAX_READ_LINES - 1
+            kept: list[str] = []
+            total = 0
+            with fh:
+                for total, line in enumerate(iter_lines(fh, MAX_LINE_CHARS), 1):
+                    if lo <= total <= want:
+                        kept.append(f"{total}\t{line}")
+            hi = min(total, want)
+            body = "\n".join(kept)
+            if end_line is None and hi < total:
+                body += f"\n(lines {lo}-{hi} of {total}; pass start_line={hi + 1} for more)"
             return body or "(empty file)"
 
         return self._log("read_file", {"path": path, "start_line": start_line,
@@ -170,13 +197,7 @@ class RepoTools:
                 rel = self._rel(f)
                 if glob and not (fnmatch.fnmatch(rel, glob) or fnmatch.fnmatch(f.name, glob)):
                     continue
-                try:
-                    text = f.read_text(encoding="utf-8")
-                except (UnicodeDecodeError, OSError):
-                    continue
-                for n, line in enumerate(text.splitlines(), 1):
-                    if rx.search(line):
-                        hits.append(f"{rel}:{n}: {line.strip()}")
+                hits += _grep_file(f, rel, rx)
             extra = len(hits) - MAX_GREP
             out = "\n".join(hits[:MAX_GREP]) or f"no match for {pattern!r}"
             return out + (f"\n... {extra} more matches; narrow the pattern" if extra > 0 else "")
@@ -207,6 +228,9 @@ class RepoTools:
                 raise ToolError(f"{path!r} is not a file")
             if not old:
                 raise ToolError(f"{path} exists; pass the exact text to replace as old")
+            if f.stat().st_size > MAX_EDIT_BYTES:
+                raise ToolError(f"{path} is over {MAX_EDIT_BYTES >> 20} MB; edit_file is for "
+                                "source files")
             text = f.read_text(encoding="utf-8")
             count = text.count(old)
             if count == 0:
@@ -235,6 +259,9 @@ class RepoTools:
             f = self._resolve(path)
             if f.is_dir():
                 raise ToolError(f"{path!r} is a directory; pass a file path")
+            if f.exists() and not f.is_file():
+                raise ToolError(f"{path!r} is not a regular file (a FIFO or device); "
+                                "write to another path")
             existed = f.exists()
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(content, encoding="utf-8")
@@ -260,8 +287,8 @@ class RepoTools:
                 raise ToolError(str(exc)) from None
             limit = min(max(1.0, float(timeout)), MAX_RUN_TIMEOUT)
             try:
-                code, out = run_process(["bash", "-c", command], self.root, scrubbed_env(),
-                                        limit)
+                code, out = self._exec(["bash", "-c", command],
+                                       scrubbed_env(allow=self.allow_env), limit)
             except TimeoutError:
                 raise ToolError(f"the command did not finish in {limit:.0f} s and was "
                                 "stopped; run something shorter or raise timeout") from None
@@ -279,19 +306,44 @@ class RepoTools:
         def work() -> str:
             cmd = [sys.executable, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider",
                    "--color=no"]
+            if target.startswith("-"):
+                raise ToolError(f"{target!r} is a pytest option; run_tests takes a test file "
+                                "or node id, e.g. 'tests/test_parser.py::test_empty_input'")
             if target:
                 self._resolve(target.split("::", 1)[0])
-                cmd.append(target)
+                cmd += ["--", target]  # whatever follows is a path, never an option
             env = scrubbed_env({} if self.load_plugins else
-                               {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+                               {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, allow=self.allow_env)
             status = self.test_status(f"pytest {target or '(all tests)'}") \
                 if self.test_status is not None else nullcontext()
             try:
                 with status:
-                    code, out = run_process(cmd, self.root, env, self.test_timeout)
+                    code, out = self._exec(cmd, env, self.test_timeout)
             except TimeoutError:
                 raise ToolError(f"pytest did not finish in {self.test_timeout:.0f} s; run one "
                                 "test file or node id instead") from None
             return f"exit code {code}\n" + canonical_output(out, self.root, TEST_TAIL_LINES)
 
         return self._log("run_tests", {"target": target}, work)
+
+
+def _grep_file(f: Path, rel: str, rx: re.Pattern[str]) -> list[str]:
+    """``rel:line: text`` for each line of ``f`` that matches; none for a file that is not
+    UTF-8 text, too large, or no longer a regular file."""
+    fh = open_regular(f)
+    if fh is None:
+        return []
+    hits: list[str] = []
+    with fh:
+        if os.fstat(fh.fileno()).st_size > MAX_GREP_BYTES:
+            return []
+        try:
+            for n, line in enumerate(iter_lines(fh, MAX_LINE_CHARS, strict=True), 1):
+                if rx.search(line):
+                    text = line.strip()
+                    if len(text) > MAX_GREP_LINE:
+                        text = text[:MAX_GREP_LINE] + "..."
+                    hits.append(f"{rel}:{n}: {text}")
+        except UnicodeDecodeError:
+            return []
+    return hits
