@@ -12,7 +12,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.ctxkit-installed
 STAMP_ALL := $(VENV)/.ctxkit-installed-all
 
-.PHONY: demo test lint bench docs install browser services clean help
+.PHONY: demo test lint bench docs install browser sandbox services clean help
 
 help:
 	@echo "make demo    run the coding-agent demo (offline unless an API key is set)"
