@@ -112,7 +112,7 @@ def test_two_flushing_processes_never_duplicate_vectors(tmp_path):
     url, vectors = f"sqlite:///{tmp_path / 'two.db'}", str(tmp_path / "two.vectors")
     store = MemoryStore(url, vectors=vectors, embedder=HashingEmbedder(64))
     store.write_many(SCOPE, [f"record {i} of the backlog" for i in range(300)])
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded pytest
     start = time.time() + 1.5
     procs = [ctx.Process(target=_flush, args=(url, vectors, start)) for _ in range(2)]
     for p in procs:
@@ -140,7 +140,7 @@ def _open(url: str, vectors: str, start: float, out: multiprocessing.Queue) -> N
 
 
 def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe in a threaded pytest
     results = []
     for round_ in range(4):
         url = f"sqlite:///{tmp_path / f'fresh{round_}.db'}"
