@@ -17,6 +17,7 @@ the path checks on command lines only catch mistakes. Knows nothing of tools.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -93,8 +94,26 @@ def bwrap_path() -> str | None:
     return path if probe.returncode == 0 else None
 
 
+def _visible_under_tmp() -> list[str]:
+    """The interpreter's prefixes and import paths that live under /tmp: the private /tmp
+    would hide them, and the command (pytest, python) needs them, read-only."""
+    keep: set[str] = set()
+    for entry in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable), *sys.path):
+        try:
+            real = os.path.realpath(entry) if entry else ""
+        except OSError:
+            continue
+        for path in {entry, real}:
+            if path and path.startswith("/tmp/") and os.path.isdir(path):
+                keep.add(path)
+    # a parent first, so that binding it does not hide a child bound before it
+    outer = [p for p in sorted(keep) if not any(p.startswith(q + "/") for q in keep)]
+    return [arg for p in outer for arg in ("--ro-bind", p, p)]
+
+
 def _bwrap_args(root: Path, cwd: Path) -> list[str]:
     return ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            *_visible_under_tmp(),
             "--bind", str(root), str(root), "--unshare-all", "--die-with-parent",
             "--new-session", "--chdir", str(cwd)]
 
