@@ -250,7 +250,8 @@ def by_layer(p: Prepared, usage: Usage) -> dict[str, LayerTokens]:
     return out
 
 
-def _disagreement(pred: Usage, rep: Usage, exact: bool, strict: bool = False) -> str | None:
+def usage_disagreement(pred: Usage, rep: Usage, exact: bool, strict: bool = False
+                       ) -> str | None:
     """What differs beyond tolerance; with ``strict`` (ctxkit rendered the token ids
     itself) every difference counts: nothing excuses one."""
     tol = 0 if strict else max(64, int(0.05 * max(pred.input_tokens, rep.input_tokens)))
@@ -279,8 +280,9 @@ def make_record(p: Prepared, *, session_id: str, index: int, backend: str, start
     if rep is not None and not profile.cache.reports_cached:
         # the backend reports totals but not cache hits: keep our split, its totals
         usage = pred.model_copy(update={"output_tokens": rep.output_tokens})
-    disagreement = _disagreement(pred, rep, draft.counter.is_exact, p.prompt_ids is not None) \
-        if use_reported and rep else None
+    disagreement = (usage_disagreement(pred, rep, draft.counter.is_exact,
+                                       p.prompt_ids is not None)
+                    if use_reported and rep else None)
     ok = error is None
     blocks = [_block_record(b, t) for b, t in zip(
         draft.blocks, _deltas(p.cumulative), strict=True)]

@@ -74,13 +74,14 @@ class DriftEvent(BaseModel):
     layer_replaced: bool = False
 
 
-def first_difference(a: str, b: str) -> int:
-    """Index of the first differing character (len of the shorter when one prefixes the other)."""
+def first_difference(a: str, b: str, start: int = 0) -> int:
+    """Index of the first differing character at or after ``start`` (len of the shorter when
+    one prefixes the other from there)."""
     n = min(len(a), len(b))
-    if a[:n] == b[:n]:
+    if start >= n or a[start:n] == b[start:n]:
         return n
     # gallop over equal stretches, then halve: O(n) character comparisons in a few slices
-    lo, step = 0, 256
+    lo, step = start, 256
     while lo + step <= n and a[lo : lo + step] == b[lo : lo + step]:
         lo += step
         step *= 2

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import time
 
-from .._drift import _ID_LIKE, _same_json_reordered
+from .._drift import _ID_LIKE, _same_json_reordered, common_suffix, first_difference
 
 TIMESTAMP = "timestamp or date-like text"
 HISTORY_REWRITE = "history processor rewrote old output"
@@ -71,37 +71,11 @@ def has_timestamp(text: str, *, now: float | None = None) -> bool:
 
 def diff_from(a: str, b: str, i: int = 0) -> int:
     """Index of the first character from ``i`` on where ``a`` and ``b`` differ (the shorter
-    length when one prefixes the other): slices compared in growing steps, then bisected, so
-    the work is in C and proportional to the distance to the difference."""
-    n = min(len(a), len(b))
-    step = 64
-    while i < n:
-        m = min(step, n - i)
-        if a[i:i + m] != b[i:i + m]:
-            lo, hi = i, i + m
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if a[lo:mid] == b[lo:mid]:
-                    lo = mid
-                else:
-                    hi = mid
-            return lo
-        i += m
-        step *= 2
-    return n
+    length when one prefixes the other): the drift diagnosis's own slice-galloping search."""
+    return first_difference(a, b, i)
 
 
-def _common_suffix(a: str, b: str, limit: int) -> int:
-    """Length of the longest common suffix of ``a`` and ``b``, at most ``limit``
-    (bisected on slice equality: C-speed comparisons)."""
-    lo, hi = 0, limit  # a suffix of length lo is common; find the largest
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[len(a) - mid:] == b[len(b) - mid:]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+_common_suffix = common_suffix  # the drift diagnosis's bounded, C-speed suffix search
 
 
 def changed_window(old: str, new: str, *, margin: int = 24) -> tuple[str, str]:

@@ -138,7 +138,7 @@ class Snapshot:
         """The ``_visibility.visible`` predicate at ``t`` over every row (bool array)."""
         a = self.arrays()
         with np.errstate(invalid="ignore"):
-            ok = ((a["created"] <= t) & (np.isnan(a["revoked"]) | (a["revoked"] > t))
+            ok: np.ndarray = ((a["created"] <= t) & (np.isnan(a["revoked"]) | (a["revoked"] > t))
                   & (np.isnan(a["valid"]) | (a["valid"] > t))
                   & ((a["review"] == 0) | ((a["review"] == 2) & (a["reviewed"] <= t))))
         newest: dict[str, int] = {}  # semantic facts of a key: only the newest visible one

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._assembly import usage_disagreement
 from .._block import Block
 from .._cache import Prediction, place_breakpoints
 from .._draft import Breakpoint
@@ -159,7 +160,8 @@ def make_record(p: Pending, *, status: int, response: Response | None, error: st
         blocks=req.block_records or [block_record(b, n) for b, n in zip(blocks, p.tokens,
                                                                          strict=True)],
         breakpoints=[(bp.index, bp.ttl) for bp in bps], predicted=predicted, reported=rep,
-        disagreement=_disagreement(predicted, rep) if ok and rep is not None else None,
+        disagreement=(usage_disagreement(predicted, rep, exact=False)
+                      if ok and rep is not None else None),
         by_layer=by_layer(blocks, p.tokens, usage) if ok else {},
         cost_usd=cost_usd(usage, prices) if ok else 0.0,
         cost_uncached_usd=cost_usd(Usage(input_tokens=usage.input_tokens,
@@ -169,13 +171,3 @@ def make_record(p: Pending, *, status: int, response: Response | None, error: st
         prompt_hash=p.chain[-1] if p.chain else "", **common)
 
 
-def _disagreement(pred: Usage, rep: Usage) -> str | None:
-    tol = max(64, int(0.05 * max(pred.input_tokens, rep.input_tokens)))
-    notes = []
-    if abs(pred.cache_read_tokens - rep.cache_read_tokens) > tol:
-        notes.append(f"cache read predicted {pred.cache_read_tokens:,}, reported "
-                     f"{rep.cache_read_tokens:,}")
-    if abs(pred.cache_write_tokens - rep.cache_write_tokens) > tol:
-        notes.append(f"cache write predicted {pred.cache_write_tokens:,}, reported "
-                     f"{rep.cache_write_tokens:,}")
-    return "; ".join(notes) or None

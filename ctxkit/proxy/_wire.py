@@ -22,9 +22,9 @@ from .._block import Block
 from .._record import BlockRecord
 from .._types import Response
 from ..audit._formats import (
-    _anthropic_part,
     _part_text,
     _ttl,
+    anthropic_message_items,
     as_recorded,
     openai_items,
     text_of,
@@ -205,13 +205,7 @@ def _anthropic_message(i: int, msg: Any) -> list[tuple[Block, str]]:
     if not isinstance(msg, dict):
         return [(Block(layer="user", role="user", key=f"msg:{i}", content=as_recorded(msg)),
                  f"messages[{i}]")]
-    role = str(msg.get("role", "user"))
-    content = msg.get("content")
-    if isinstance(content, list):
-        return [_anthropic_part(part, role, f"msg:{i}:{j}", f"messages[{i}].content[{j}]")
-                for j, part in enumerate(content)]
-    return [_anthropic_part({"type": "text", "text": text_of(content)}, role, f"msg:{i}",
-                            f"messages[{i}]")]
+    return anthropic_message_items(msg, i)
 
 
 def _chat_units(data: dict[str, Any]) -> list[Unit]:

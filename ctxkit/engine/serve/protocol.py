@@ -114,11 +114,10 @@ class ChatMessage(_Open):
         return calls
 
 
-class ChatRequest(_Request):
+class _OpenAISampling(_Request):
+    """The sampling and streaming fields the OpenAI chat and completion routes share."""
+
     model: str
-    messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     temperature: float = Field(default=1.0, ge=0, le=2, allow_inf_nan=False)
     top_p: TopP = 1.0
     top_k: TopK = 0
@@ -127,6 +126,12 @@ class ChatRequest(_Request):
     n: int = Field(default=1, ge=1, le=MAX_N)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+
+
+class ChatRequest(_OpenAISampling):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     tools: list[dict[str, Any]] | None = None
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
@@ -183,18 +188,9 @@ def _template_call(call: dict[str, Any]) -> dict[str, Any]:
     return {"id": call.get("id"), "type": "function", "function": fn}
 
 
-class CompletionRequest(_Request):
-    model: str
+class CompletionRequest(_OpenAISampling):
     prompt: str | list[int]
     max_tokens: int = Field(default=16, ge=1, le=MAX_TOKENS)
-    temperature: float = Field(default=1.0, ge=0, le=2, allow_inf_nan=False)
-    top_p: TopP = 1.0
-    top_k: TopK = 0
-    seed: Seed = None
-    stop: str | Stops | None = None
-    n: int = Field(default=1, ge=1, le=MAX_N)
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
     logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
 
     def num_text_chars(self) -> int:
