@@ -97,8 +97,14 @@ class RepoTools:
     # -- helpers -------------------------------------------------------------------------
 
     def _resolve(self, path: str) -> Path:
+        if "\x00" in path:
+            raise ToolError(f"{path!r} holds a NUL byte, which no file name can; pass the path "
+                            "without it")
         p = Path(path)
-        full = (p if p.is_absolute() else self.root / p).resolve()
+        try:
+            full = (p if p.is_absolute() else self.root / p).resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+            raise ToolError(f"{path!r} cannot be resolved ({exc}); pass another path") from None
         if not is_inside(full, self.root):
             raise ToolError(f"{path!r} is outside the repository; use a path relative to "
                             "its root, e.g. 'src/module.py'")
@@ -117,6 +123,15 @@ class RepoTools:
         if self.on_call is not None:
             self.on_call(name, args, out, False)
         return out
+
+    def _make_parent(self, f: Path) -> None:
+        """Create the directories above ``f``; a file standing where one belongs is a
+        ToolError naming it."""
+        for d in reversed(f.parents):
+            if is_inside(d, self.root) and d.exists() and not d.is_dir():
+                raise ToolError(f"{self._rel(d)} is a file, not a directory; pick a path "
+                                "whose directories are directories")
+        f.parent.mkdir(parents=True, exist_ok=True)
 
     def _files(self, top: Path) -> list[Path]:
         """Regular files under ``top`` whose real path is in the repository."""
@@ -168,11 +183,16 @@ class RepoTools:
                 for total, line in enumerate(iter_lines(fh, MAX_LINE_CHARS), 1):
                     if lo <= total <= want:
                         kept.append(f"{total}\t{line}")
+            if not total:
+                return "(empty file)"
+            if not kept:
+                return (f"(no lines {lo}-{want}: {path} has {total} lines; pass start_line "
+                        f"between 1 and {total}, and end_line >= start_line)")
             hi = min(total, want)
             body = "\n".join(kept)
             if end_line is None and hi < total:
                 body += f"\n(lines {lo}-{hi} of {total}; pass start_line={hi + 1} for more)"
-            return body or "(empty file)"
+            return body
 
         return self._log("read_file", {"path": path, "start_line": start_line,
                                        "end_line": end_line}, work)
@@ -221,8 +241,9 @@ class RepoTools:
             if not f.exists():
                 if old:
                     raise ToolError(f"no file {path!r}; to create it pass old=''")
-                f.parent.mkdir(parents=True, exist_ok=True)
-                f.write_text(new, encoding="utf-8")
+                data = _encoded(new, "new")
+                self._make_parent(f)
+                f.write_bytes(data)
                 return f"created {path} ({len(new.splitlines())} lines)"
             if not f.is_file():
                 raise ToolError(f"{path!r} is not a file")
@@ -231,7 +252,11 @@ class RepoTools:
             if f.stat().st_size > MAX_EDIT_BYTES:
                 raise ToolError(f"{path} is over {MAX_EDIT_BYTES >> 20} MB; edit_file is for "
                                 "source files")
-            text = f.read_text(encoding="utf-8")
+            try:
+                text = f.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise ToolError(f"{path} is not UTF-8 text; edit_file edits text files "
+                                "(write_file replaces a whole file)") from None
             count = text.count(old)
             if count == 0:
                 raise ToolError(f"old text not found in {path}; read_file it again and copy "
@@ -240,7 +265,7 @@ class RepoTools:
             if count > 1:
                 raise ToolError(f"old text occurs {count} times in {path}; include more "
                                 "surrounding lines so it is unique")
-            f.write_text(text.replace(old, new, 1), encoding="utf-8")
+            f.write_bytes(_encoded(text.replace(old, new, 1), "new"))
             line = text[:text.index(old)].count("\n") + 1
             return (f"edited {path} at line {line}: replaced {len(old.splitlines())} line(s) "
                     f"with {len(new.splitlines())}")
@@ -263,8 +288,9 @@ class RepoTools:
                 raise ToolError(f"{path!r} is not a regular file (a FIFO or device); "
                                 "write to another path")
             existed = f.exists()
-            f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(content, encoding="utf-8")
+            data = _encoded(content, "content")
+            self._make_parent(f)
+            f.write_bytes(data)
             verb = "replaced" if existed else "created"
             return f"{verb} {path} ({len(content.splitlines())} lines)"
 
@@ -325,6 +351,17 @@ class RepoTools:
             return f"exit code {code}\n" + canonical_output(out, self.root, TEST_TAIL_LINES)
 
         return self._log("run_tests", {"target": target}, work)
+
+
+def _encoded(text: str, what: str) -> bytes:
+    """``text`` as UTF-8, before any file is opened for writing: a file truncated by
+    ``open`` and then left empty by an encoding error would lose what it held."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolError(f"{what} holds a lone UTF-16 surrogate ({text[exc.start]!r} at "
+                        f"character {exc.start}), which is not text; send valid Unicode, e.g. "
+                        "the whole emoji rather than half of its escape") from None
 
 
 def _grep_file(f: Path, rel: str, rx: re.Pattern[str]) -> list[str]:

@@ -77,3 +77,43 @@ def test_long_lines_come_back_cut(repo: Path) -> None:
     assert lines[1] == "2\tshort"
     hit = tools.grep("short|x{10}")
     assert all(len(line) < 400 for line in hit.splitlines())
+
+
+def test_text_that_cannot_be_written_leaves_the_file_as_it_was(tools: RepoTools,
+                                                                repo: Path) -> None:
+    # a lone surrogate is what json.loads makes of a model's "\ud800" in tool arguments;
+    # writing it once truncated the file first and then failed, losing its content
+    core = repo / "pkg" / "core.py"
+    before = core.read_bytes()
+    for call in (lambda: tools.write_file("pkg/core.py", "x = '\ud800'\n"),
+                 lambda: tools.edit_file("pkg/core.py", "42", "'\udcff'")):
+        with pytest.raises(ToolError, match="surrogate"):
+            call()
+        assert core.read_bytes() == before
+    with pytest.raises(ToolError, match="surrogate"):
+        tools.write_file("pkg/new.py", "\ud800")
+    assert not (repo / "pkg" / "new.py").exists()
+
+
+def test_nul_bytes_symlink_loops_and_files_as_directories_are_tool_errors(
+        tools: RepoTools, repo: Path) -> None:
+    for call in (lambda: tools.read_file("pkg/core.py\x00.txt"),
+                 lambda: tools.write_file("a\x00b", "x"), lambda: tools.list_dir("\x00"),
+                 lambda: tools.grep("x", path="pkg\x00"), lambda: tools.run_tests("t\x00")):
+        with pytest.raises(ToolError, match="NUL"):
+            call()
+    (repo / "loop").symlink_to("loop")
+    for call in (lambda: tools.read_file("loop"), lambda: tools.write_file("loop/x", "y")):
+        with pytest.raises(ToolError, match="loop"):
+            call()
+    for call in (lambda: tools.write_file("pkg/core.py/inner.py", "x"),
+                 lambda: tools.edit_file("pkg/core.py/inner.py", "", "x")):
+        with pytest.raises(ToolError, match="pkg/core.py is a file"):
+            call()
+
+
+def test_reading_past_the_end_says_how_long_the_file_is(tools: RepoTools) -> None:
+    out = tools.read_file("pkg/core.py", start_line=10)
+    assert "empty" not in out and "2 lines" in out
+    assert "2 lines" in tools.read_file("pkg/core.py", start_line=2, end_line=1)
+    assert tools.read_file("pkg/__init__.py") == "(empty file)"
