@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import stat
 import threading
@@ -43,9 +44,9 @@ class BlockRecord(BaseModel):
 class LayerTokens(BaseModel):
     """Tokens of one layer in one call, by how the cache treated them."""
 
-    read: int = 0
-    write: int = 0
-    uncached: int = 0
+    read: int = Field(default=0, ge=0)
+    write: int = Field(default=0, ge=0)
+    uncached: int = Field(default=0, ge=0)
 
     @property
     def total(self) -> int:
@@ -199,6 +200,7 @@ def load_trace(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES
             pass  # the careful path below names what is wrong
         else:
             if fast.schema_version <= SCHEMA_VERSION:  # type: ignore[attr-defined]
+                _check_finite(p, n, fast)
                 records.append(fast if isinstance(fast, CallRecord) else
                                CallRecord.model_construct(
                                    **{**fast.__dict__, "blocks": [], "dropped": []}))
@@ -225,17 +227,43 @@ def load_trace(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES
                              "ctxkit to read it: pip install -U ctxkit")
         try:
             rec = CallRecord.model_validate(raw)
-            records.append(rec if with_blocks else rec.model_copy(update={"blocks": [],
-                                                                          "dropped": []}))
         except RecursionError as exc:
             raise StoreError(f"{p}:{n} nests JSON deeper than a CallRecord can; this is not "
                              "a ctxkit trace line") from exc
         except ValidationError as exc:
             raise _not_a_record(p, n, exc) from exc
+        if rec.schema_version > SCHEMA_VERSION:  # spelled "2" or 2.0, which the check missed
+            raise StoreError(f"{p}:{n} was written by a newer ctxkit (trace schema_version "
+                             f"{rec.schema_version}; this ctxkit reads up to {SCHEMA_VERSION}); "
+                             "upgrade ctxkit to read it: pip install -U ctxkit")
+        _check_finite(p, n, rec)
+        records.append(rec if with_blocks else rec.model_copy(update={"blocks": [],
+                                                                      "dropped": []}))
     return records
 
 
+_FLOATS = ("started_at", "latency_s", "cost_usd", "cost_uncached_usd")
+
+
+def _check_finite(p: Path, n: int, rec: Any) -> None:
+    """A record's figures are finite: NaN or Infinity (which JSON parsers here accept) would
+    reach the report's JSON, which no JSON reader accepts, and stop the HTML page's charts."""
+    for name in _FLOATS:
+        value = getattr(rec, name)
+        if not math.isfinite(value):
+            raise StoreError(f"{p}:{n} has {name}={value}, which is not a finite number; a "
+                             "ctxkit trace holds none (was the line edited?): fix or remove "
+                             "the line")
+
+
 def _not_a_record(p: Path, n: int, exc: Exception) -> StoreError:
+    what = str(exc).splitlines()[0]
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]  # the field and what is wrong with it, not just a count
+        where = ".".join(str(part) for part in first["loc"]) or "the record"
+        what = f"{where}: {first['msg']}"
+        if exc.error_count() > 1:
+            what += f"; and {exc.error_count() - 1} more"
     return StoreError(
-        f"{p}:{n} is not a ctxkit CallRecord ({str(exc).splitlines()[0]}); is this a trace "
+        f"{p}:{n} is not a ctxkit CallRecord ({what}); is this a trace "
         "written by ContextPipeline(trace=...)? For other agents' logs use `ctxkit audit`")

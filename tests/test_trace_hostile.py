@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +137,54 @@ def test_piped_report_prints_every_figure_whole(tmp_path: Path) -> None:
         assert re.search(rf"^{i}\s+{r.turn}\.{r.step}\s+" + r"\s+".join(figures), out, re.M), \
             (i, figures, out)
         assert f"${r.cost_usd:,.4f}" in out
+
+
+def _edited(path: Path, edit: Any) -> None:
+    lines = []
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        edit(rec)
+        lines.append(json.dumps(rec))  # json.dumps writes NaN and Infinity as given
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("field,value", [("cost_usd", float("nan")),
+                                         ("latency_s", float("inf")),
+                                         ("started_at", float("-inf"))])
+def test_nan_and_infinity_are_refused_naming_the_field(tmp_path: Path, field: str,
+                                                       value: float) -> None:
+    # once read as given: `--format json` then printed NaN (not JSON) and the HTML page's
+    # JSON.parse failed, leaving it without charts
+    path = _trace(tmp_path)
+    _edited(path, lambda rec: rec.update({field: value}))
+    for with_blocks in (True, False):
+        with pytest.raises(StoreError, match=rf"run.jsonl:1 .*{field}.*finite"):
+            load_trace(path, with_blocks=with_blocks)
+    assert main(["report", str(path), "--format", "json", "-o", str(tmp_path / "r.json")]) == 1
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_bad_field_is_named_in_the_error(tmp_path: Path) -> None:
+    path = _trace(tmp_path)
+    _edited(path, lambda rec: rec["predicted"].update(input_tokens=-10))
+    with pytest.raises(StoreError, match=r"run.jsonl:1 .*\(predicted: .*must be >= 0\)"):
+        load_trace(path)
+    _edited(path, lambda rec: rec.pop("predicted"))
+    with pytest.raises(StoreError, match=r"run.jsonl:1 .*predicted: Field required"):
+        load_trace(path)
+
+
+def test_negative_layer_tokens_are_refused(tmp_path: Path) -> None:
+    path = _trace(tmp_path)
+    _edited(path, lambda rec: rec["by_layer"]["prefix"].update(read=-1000))
+    with pytest.raises(StoreError, match=r"run.jsonl:1 .*by_layer\.prefix\.read"):
+        load_trace(path, with_blocks=False)
+
+
+@pytest.mark.parametrize("version", ["2", 2.0])
+def test_a_newer_schema_is_refused_however_its_version_is_spelled(tmp_path: Path,
+                                                                   version: Any) -> None:
+    path = _trace(tmp_path)
+    _edited(path, lambda rec: rec.update(schema_version=version))
+    with pytest.raises(StoreError, match=r"run.jsonl:1 .*schema_version 2; this ctxkit"):
+        load_trace(path)
