@@ -280,8 +280,9 @@ def make_record(p: Prepared, *, session_id: str, index: int, backend: str, start
     if rep is not None and not profile.cache.reports_cached:
         # the backend reports totals but not cache hits: keep our split, its totals
         usage = pred.model_copy(update={"output_tokens": rep.output_tokens})
-    disagreement = (usage_disagreement(pred, rep, draft.counter.is_exact,
-                                       p.prompt_ids is not None)
+    exact_ids = p.prompt_ids is not None  # the backend rendered the ids: input is exact
+    disagreement = (usage_disagreement(pred, rep, draft.counter.is_exact or exact_ids,
+                                       exact_ids)
                     if use_reported and rep else None)
     ok = error is None
     blocks = [_block_record(b, t) for b, t in zip(

@@ -55,13 +55,19 @@ class Backend(ABC):
         return int(self.counter().count_text(text))
 
     def render_ids(self, draft: Draft) -> list[int] | None:
-        """The prompt's exact token ids, for a backend that renders them itself (``Local``).
+        """The prompt's exact token ids, for a backend that renders them itself (``Local``)
+        or whose server does (``OpenAI`` on ``ctxkit serve``: its ``/tokenize``).
 
         When a backend returns ids here, the pipeline predicts input and cache-read tokens
         from them (in the order the chat template renders, framing included) instead of from
         block counts; None (the default) keeps the block-level estimate.
         """
         return None
+
+    async def arender_ids(self, draft: Draft) -> list[int] | None:
+        """Async ``render_ids`` (``arun`` awaits it); by default the sync one, for backends
+        that render locally. A backend that asks a server overrides both."""
+        return self.render_ids(draft)
 
     def complete(self, draft: Draft) -> Response:
         """Send the draft and wait for the whole reply."""

@@ -15,9 +15,9 @@ nothing of wire formats. Three kinds of rules (see CacheRules):
 Predictions are made at block granularity, so they may fall short of a provider's
 token-level match by part of a block; records flag disagreements with reported usage.
 Where ctxkit renders the prompt's token ids itself (``Backend.render_ids``: the local
-engine), ``TokenMirror`` predicts at token level instead, exactly as the engine's paged
-prefix cache matches: whole KV blocks of what it computed before (prompts and replies),
-in the order the chat template rendered them.
+engine, or ``ctxkit serve`` through its ``/tokenize``), ``TokenMirror`` predicts at token
+level instead, exactly as the engine's paged prefix cache matches: whole KV blocks of what
+it computed before (prompts and replies), in the order the chat template rendered them.
 """
 
 from __future__ import annotations

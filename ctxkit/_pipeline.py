@@ -1,8 +1,9 @@
 """ContextPipeline: layers in list order assemble every model call; the tool loop; records.
 
 Owns the session, the cache model, the previous call (for drift) and the records. The
-decision logic is one generator (``_loop``) that yields the layers to run, drafts to send
-and tools to run; ``run`` drives it synchronously and ``arun`` asynchronously — awaiting
+decision logic is one generator (``_loop``) that yields the layers to run, drafts to render
+into token ids (``Backend.render_ids``: a server's ``/tokenize`` is awaited too), drafts to
+send and tools to run; ``run`` drives it synchronously and ``arun`` asynchronously — awaiting
 async layers, the backend and async tools, so the event loop stays free — and both share
 one code path. The tools the loop may run are the ones the layers offered on the draft
 (``draft.add_tool``).
@@ -50,6 +51,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 class _ToolRun:
     fn: Callable[..., Any]
     call: ToolCall
+
+
+@dataclass(slots=True)
+class _Ids:
+    """Ask the backend for this draft's exact token ids (``render_ids`` / ``arender_ids``)."""
+
+    draft: Draft
 
 
 @dataclass(slots=True)
@@ -140,8 +148,8 @@ class ContextPipeline:
         self._accept_results(session, message, list(tool_results))
         turn = Turn(index=session.num_turns, step=0, message=message, session=session,
                     dry_run=True)
-        draft = run_layers(self.layers, self._new_draft(), turn)
-        return self._prepare(draft, turn, message).draft
+        draft = self._finish(run_layers(self.layers, self._new_draft(), turn), turn, message)
+        return self._prepare(draft, turn, self.backend.render_ids(draft)).draft
 
     def report(self) -> Any:
         """The session report: tokens by layer x cache, hit rate, cost, drift, latency."""
@@ -197,7 +205,7 @@ class ContextPipeline:
     # -- the one code path ---------------------------------------------------------------
 
     def _loop(self, message: str | None, tool_results: list[ToolResult], max_steps: int
-              ) -> Generator[_Layers | Draft | _ToolRun, Any, Response]:
+              ) -> Generator[_Layers | _Ids | Draft | _ToolRun, Any, Response]:
         session = self.session
         self._accept_results(session, message, tool_results)
         turn_index = session.num_turns
@@ -206,7 +214,9 @@ class ContextPipeline:
         while True:
             turn = Turn(index=turn_index, step=step, message=message, session=session)
             draft = yield _Layers(self.layers, self._new_draft(), turn)
-            prep = self._prepare(draft, turn, pending_message)
+            draft = self._finish(draft, turn, pending_message)
+            prompt_ids = yield _Ids(draft)
+            prep = self._prepare(draft, turn, prompt_ids)
             started = self.clock()
             t0 = time.perf_counter()
             try:
@@ -268,14 +278,17 @@ class ContextPipeline:
         return Draft(profile=self.backend.profile, counter=self.backend.counter(),
                      budget=self.budget)
 
-    def _prepare(self, draft: Draft, turn: Turn, message: str | None) -> Prepared:
+    def _finish(self, draft: Draft, turn: Turn, message: str | None) -> Draft:
         user = _user_block(turn.index, message, layer="turn") if message is not None else None
         draft = finish_draft(draft, packer=self.packer, user_block=user)
         if not turn.dry_run:
             self._tools = dict(draft.tools)
+        return draft
+
+    def _prepare(self, draft: Draft, turn: Turn, prompt_ids: list[int] | None) -> Prepared:
         ids = {layer_name(layer): id(layer) for layer in self.layers}
         return prepare(draft, turn, self._cache, self._prev, ids, self.clock(),
-                       prompt_ids=self.backend.render_ids(draft))
+                       prompt_ids=prompt_ids)
 
     def _record(self, prep: Prepared, started: float, latency: float,
                 response: Response | None, exc: BaseException | None) -> CallRecord:
@@ -351,6 +364,11 @@ def _drive_sync(gen: Generator[Any, Any, Response], backend: Backend) -> Respons
                 send = run_layers(req.layers, req.draft, req.turn)
             except Exception as exc:  # raised inside the loop, where it is not recorded
                 throw = exc
+        elif isinstance(req, _Ids):
+            try:
+                send = backend.render_ids(req.draft)
+            except Exception as exc:
+                throw = exc
         elif isinstance(req, Draft):
             try:
                 send = backend.complete(req)
@@ -384,6 +402,11 @@ async def _drive_async(gen: Generator[Any, Any, Response], backend: Backend) -> 
         if isinstance(req, _Layers):
             try:
                 send = await arun_layers(req.layers, req.draft, req.turn)
+            except Exception as exc:
+                throw = exc
+        elif isinstance(req, _Ids):
+            try:
+                send = await backend.arender_ids(req.draft)
             except Exception as exc:
                 throw = exc
         elif isinstance(req, Draft):

@@ -55,6 +55,10 @@ class CacheRules:
         increment: cached lengths are multiples of this past ``min_tokens`` (automatic).
         block_size: KV block size in tokens (paged).
         reports_cached: whether the backend's usage reports cached tokens.
+        renders_ids_via: how a remote server tells ctxkit the exact token ids of a prompt,
+            so the cache model predicts on them as it does for ``Local``: ``"tokenize"``
+            (vLLM's ``POST /tokenize``, which ``ctxkit serve`` speaks; replies then carry
+            their ids through ``return_token_ids``), or None (estimate from block counts).
     """
 
     kind: CacheKind = "none"
@@ -65,8 +69,12 @@ class CacheRules:
     increment: int = 128
     block_size: int = 16
     reports_cached: bool = False
+    renders_ids_via: Literal["tokenize"] | None = None
 
     def __post_init__(self) -> None:
+        if self.renders_ids_via not in (None, "tokenize"):
+            raise UserError(f"CacheRules.renders_ids_via {self.renders_ids_via!r}: use "
+                            "'tokenize' (the server has vLLM's POST /tokenize) or None")
         if self.kind not in ("explicit", "automatic", "paged", "none"):
             raise UserError(f"CacheRules.kind {self.kind!r}: use explicit, automatic, paged, none")
         if self.max_breakpoints < 0 or self.min_tokens < 0 or self.block_size < 1:

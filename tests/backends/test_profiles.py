@@ -89,3 +89,32 @@ def test_importing_backends_does_not_import_the_sdks() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_a_server_that_renders_ids_is_said_in_its_cache_rules(fresh_profiles) -> None:  # type: ignore[no-untyped-def]
+    fresh_profiles([{"name": "my-serve", "extends": "ctxkit-serve", "match": ["mine*"],
+                     "cache": {"block_size": 32}}])
+    p = profile_for("mine-8b")
+    assert p.cache.renders_ids_via == "tokenize" and p.cache.block_size == 32
+    assert p.cache.reports_cached is True and p.cache.kind == "paged"
+    assert profile_for("vllm").cache.renders_ids_via is None
+    with pytest.raises(ctxkit.UserError, match="renders_ids_via 'grpc'"):
+        _profile.CacheRules(kind="paged", renders_ids_via="grpc")  # type: ignore[arg-type]
+
+
+def test_only_a_server_that_renders_ids_is_asked_for_them() -> None:
+    plain = OpenAI("qwen", base_url="http://127.0.0.1:9/v1", profile="vllm")
+    assert plain.render(_one_message_draft(plain)).get("extra_body") is None
+    serve = OpenAI("qwen", base_url="http://127.0.0.1:9/v1", profile="ctxkit-serve",
+                   params={"extra_body": {"top_k": 5}})
+    body = serve.render(_one_message_draft(serve))["extra_body"]
+    assert body == {"return_token_ids": True, "top_k": 5}
+    # the server sends reply ids on whole replies only
+    assert serve.render(_one_message_draft(serve), stream=True)["extra_body"] == {"top_k": 5}
+
+
+def _one_message_draft(backend: OpenAI) -> ctxkit.Draft:
+    draft = ctxkit.Draft(profile=backend.profile, counter=backend.counter(),
+                         budget=ctxkit.Budget())
+    draft.add(ctxkit.Block(layer="turn", role="user", content="hello"))
+    return draft

@@ -3,13 +3,18 @@
 Owns the client (built with ``max_retries=0``: retries are ctxkit's), the choice between
 Chat Completions and Responses, and the ``prompt_cache_key``. Given ``base_url`` the same
 class drives vLLM, SGLang, llm-d or ``ctxkit serve``; the profile says whether that server
-reports cached tokens. Rendering, parsing and streaming live in ``_render``, ``_parse``
-and ``_stream``; retries and rate limits in ``.._remote``.
+reports cached tokens, and whether it renders the prompt's token ids for ctxkit
+(``renders_ids_via: "tokenize"``, the ``ctxkit-serve`` profile): then ``render_ids`` asks its
+``/tokenize`` for the ids of the exact request the call sends, and replies carry their own
+ids, so the cache model predicts exactly. Rendering, parsing, streaming and tokenize
+requests live in ``_render``, ``_parse``, ``_stream`` and ``_tokenize``; retries and rate
+limits in ``.._remote``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -23,6 +28,7 @@ from .._retry import RetryPolicy
 from ._parse import parse_chat, parse_responses
 from ._render import cache_key_for, render_chat, render_responses
 from ._stream import ChatAccumulator, ResponsesAccumulator
+from ._tokenize import read_ids, tokenize_body, tokenize_url
 
 __all__ = ["OpenAI"]
 
@@ -39,9 +45,10 @@ class OpenAI(RemoteBackend):
         base_url: a compatible server's URL ending in ``/v1`` (vLLM, SGLang, ``ctxkit
             serve``); None for OpenAI itself.
         api_key: the key; defaults to ``OPENAI_API_KEY`` (``"EMPTY"`` for a base_url).
-        profile: a Profile or profile name (``"vllm"``, ``"sglang"``, ``"local"`` ...);
-            defaults to the model's, or ``openai-compatible`` for unknown models on a
-            base_url.
+        profile: a Profile or profile name (``"vllm"``, ``"sglang"``, ``"ctxkit-serve"``
+            ...); defaults to the model's, or ``openai-compatible`` for unknown models on
+            a base_url. ``ctxkit-serve`` predicts the cache exactly from the server's
+            ``/tokenize`` (see ``render_ids``).
         cache_key: the ``prompt_cache_key``: ``"session"`` (default for OpenAI: one key
             per conversation), ``"prefix"`` (one per system + tools), a fixed string, a
             callable(draft), or None (default for other servers: not sent).
@@ -93,7 +100,7 @@ class OpenAI(RemoteBackend):
             if async_client is not None else None
         self._init_remote(retry=retry, tokens_per_minute=tokens_per_minute,
                           api_key=self.api_key, base_url=base_url)
-
+        self.ids_off: str | None = None  # why render_ids gave up, once it has
 
     # -- rendering and reading -----------------------------------------------------------
 
@@ -106,10 +113,73 @@ class OpenAI(RemoteBackend):
                 params.setdefault("max_completion_tokens", self.max_tokens)
             if stream and self.stream_usage:
                 params.setdefault("stream_options", {"include_usage": True})
+            if not stream and self.profile.cache.renders_ids_via is not None:
+                # vLLM's extension: each choice's token_ids, for the cache mirror
+                params["extra_body"] = {"return_token_ids": True,
+                                        **dict(params.get("extra_body") or {})}
             return render_chat(draft, model=self._model, params=params, cache_key=key)
         if self.max_tokens is not None:
             params.setdefault("max_output_tokens", self.max_tokens)
         return render_responses(draft, model=self._model, params=params, cache_key=key)
+
+    # -- exact token ids, where the server renders them -----------------------------------
+
+    def render_ids(self, draft: Draft) -> list[int] | None:
+        """The prompt's exact token ids, from the server's ``POST /tokenize``, when the
+        profile says it has one (``cache.renders_ids_via == "tokenize"``); else None.
+
+        The body is the ``model``, ``messages`` and ``tools`` of the very request
+        ``complete`` sends. Any failure (no such route, a timeout, an answer that is not a
+        list of ids) warns once and turns this off for the backend's life: the pipeline
+        then estimates from block counts, and the call itself goes ahead.
+        """
+        url = self._tokenize_url()
+        if url is None:
+            return None
+        body = tokenize_body(self.render(draft))
+        try:
+            return read_ids(self._client().post(url, cast_to=object, body=body,
+                                                options={"timeout": self._tokenize_timeout}))
+        except Exception as exc:
+            self._ids_failed(url, exc)
+            return None
+
+    async def arender_ids(self, draft: Draft) -> list[int] | None:
+        """Async ``render_ids``."""
+        url = self._tokenize_url()
+        if url is None:
+            return None
+        body = tokenize_body(self.render(draft))
+        try:
+            return read_ids(await self._aclient().post(
+                url, cast_to=object, body=body, options={"timeout": self._tokenize_timeout}))
+        except Exception as exc:
+            self._ids_failed(url, exc)
+            return None
+
+    @property
+    def _tokenize_timeout(self) -> float:
+        # tokenizing is fast next to generating; do not hold the call up for long
+        return min(self.timeout or 30.0, 30.0)
+
+    def _tokenize_url(self) -> str | None:
+        if self.profile.cache.renders_ids_via != "tokenize" or self.ids_off is not None:
+            return None
+        if self.base_url is None or self.api != "chat":
+            self._give_up_ids("it needs base_url= and api='chat' (the tokenize route renders "
+                              "chat requests)")
+            return None
+        return tokenize_url(self.base_url)
+
+    def _ids_failed(self, url: str, exc: Exception) -> None:
+        self._give_up_ids(f"POST {url} failed ({type(exc).__name__}: {exc})")
+
+    def _give_up_ids(self, why: str) -> None:
+        self.ids_off = why
+        warnings.warn(f"profile {self.profile.name!r} asks for exact token ids, but {why}; "
+                      "cache predictions for this backend are estimates from now on. Use a "
+                      "server with vLLM's /tokenize (ctxkit serve), or a profile without "
+                      "renders_ids_via", RuntimeWarning, stacklevel=3)
 
     def _render_call(self, draft: Draft, *, stream: bool) -> Call:
         return Call(self.render(draft, stream=stream), estimate=draft.num_tokens)

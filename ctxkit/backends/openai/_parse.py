@@ -6,7 +6,9 @@ Owns the usage mapping: OpenAI's prompt/input tokens already count the whole pro
 writes — the long-retention part goes to ``cache_write_1h_tokens``. Servers that report no
 details (vLLM without ``--enable-prompt-tokens-details``) give reads of 0; the profile's
 ``reports_cached`` tells the pipeline not to trust them. Also normalizes stop reasons to
-ctxkit's words (end_turn, max_tokens, tool_use, refusal).
+ctxkit's words (end_turn, max_tokens, tool_use, refusal), and keeps a choice's
+``token_ids`` (vLLM's ``return_token_ids``, which ``ctxkit serve`` also answers) as the
+reply's ``output_ids``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ def _content_text(content: Any) -> str:
     return "".join(str(p.get("text") or "") for p in content if isinstance(p, Mapping))
 
 
+def _token_ids(raw: Any) -> list[int] | None:
+    """A choice's ``token_ids`` when they are a list of ids; anything else is ignored (the
+    cache mirror then misses the reply's blocks, and the record says so)."""
+    if isinstance(raw, list) and all(type(t) is int and t >= 0 for t in raw):
+        return list(raw)
+    return None
+
+
 def parse_chat(data: Mapping[str, Any]) -> Response:
     """A Chat Completion (first choice) as a Response."""
     choices = data.get("choices") or [{}]
@@ -78,7 +88,8 @@ def parse_chat(data: Mapping[str, Any]) -> Response:
     finish = choice.get("finish_reason")
     return Response(text=_content_text(msg.get("content")), tool_calls=calls,
                     thinking=thinking, stop_reason=_FINISH.get(finish, finish),
-                    usage=chat_usage(data.get("usage")), model=data.get("model"))
+                    usage=chat_usage(data.get("usage")), model=data.get("model"),
+                    output_ids=_token_ids(choice.get("token_ids")))
 
 
 def parse_responses(data: Mapping[str, Any]) -> Response:
