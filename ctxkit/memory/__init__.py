@@ -31,15 +31,16 @@ from ._scope import AuditEntry, MemoryHit, MemoryRecord, Scope
 
 _LAZY = {
     "Consolidation": "._consolidate", "ExtractedFact": "._consolidate",
-    "rule_extractor": "._consolidate",
+    "rule_extractor": "._consolidate", "ModelExtractor": "._extract",
     "HashingEmbedder": "._hashing", "MemoryStore": "._store", "MemoryView": "._view",
     "MemoryWriter": "._policies", "explicit_mark": "._policies",
     "extractive_summary": "._policies", "SearchParams": "._search",
 }
 
 __all__ = ["AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "MemoryHit",
-    "MemoryRecord", "MemoryStore", "MemoryView", "MemoryWriter", "Redaction", "Scope",
-    "SearchParams", "explicit_mark", "extractive_summary", "fence", "redact", "rule_extractor"]
+    "MemoryRecord", "MemoryStore", "MemoryView", "MemoryWriter", "ModelExtractor", "Redaction",
+    "Scope", "SearchParams", "explicit_mark", "extractive_summary", "fence", "redact",
+    "rule_extractor"]
 
 
 _RENAMED = {"Hit": "MemoryHit", "Fact": "ExtractedFact"}  # deprecated for one release

@@ -6,7 +6,8 @@ extractor which facts they state, and writes those facts to the semantic tier wi
 fact with a ``key`` supersedes older facts of that key (they stay, with superseded-by).
 Facts drawn from untrusted records (tool output, documents) are written untrusted and so
 wait in ``review_queue`` until approved: nothing untrusted is promoted without review.
-The default extractor is rule-based; pass a model-backed one for real extraction.
+The default extractor is rule-based; ``ModelExtractor`` (``_extract``) asks a model, and
+its facts go through the same writes, links and review.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ class ExtractedFact:
         content: the fact, stated on its own ("prefers pytest over unittest").
         key: the slot it fills ("test_framework"); a newer fact of the same key wins.
         kind: the semantic record's kind (fact, preference, decision...).
+        evidence: the record's own words that state the fact (kept in the fact's meta).
+        source_id: the id of the record it was drawn from, when the extractor names it;
+            consolidation refuses a fact that names another record.
     """
 
     content: str
     key: str | None = None
     kind: str = "fact"
+    evidence: str | None = None
+    source_id: str | None = None
 
 
 Extractor = Callable[[MemoryRecord], "list[ExtractedFact] | ExtractedFact | None"]
@@ -112,11 +118,18 @@ def consolidate(self: MemoryStore, scope: Scope, *, extractor: Extractor | None 
             if not isinstance(f, ExtractedFact) or not f.content.strip():
                 raise UserError(f"extractor returned {f!r}; return ExtractedFact(content, key=...) "
                                 "objects (or None)")
+            if f.source_id is not None and f.source_id != ep.id:
+                raise UserError(f"extractor returned a fact of record {f.source_id!r} for record "
+                                f"{ep.id!r}; a fact's source_id must be the record it was "
+                                "extracted from (or None)")
+            meta = {"consolidated_from": ep.id}
+            if f.evidence:
+                meta["evidence"] = f.evidence
             before = _current(self, scope, f.key) if f.key else None
             rec = self.write(scope.with_session(ep.scope.session), f.content, tier="semantic",
                              kind=f.kind, source=ep.source, source_ref=ep.source_ref,
                              trust=ep.trust, key=f.key, derived_from=[ep.id], actor=actor,
-                             meta={"consolidated_from": ep.id})
+                             meta=meta)
             if rec.review == "pending":
                 report.pending.append(rec.id)
                 continue

@@ -12,7 +12,8 @@ def test_public_names_are_pinned():
     assert ctxkit.memory.__all__ == [
         "AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "MemoryHit",
         "MemoryRecord",
-        "MemoryStore", "MemoryView", "MemoryWriter", "Redaction", "Scope", "SearchParams",
+        "MemoryStore", "MemoryView", "MemoryWriter", "ModelExtractor", "Redaction", "Scope",
+        "SearchParams",
         "explicit_mark", "extractive_summary", "fence", "redact", "rule_extractor",
     ]
     for name in ctxkit.memory.__all__:
