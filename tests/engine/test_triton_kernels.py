@@ -73,6 +73,28 @@ def test_decode_kernel_matches_reference(splits: int) -> None:
         torch.testing.assert_close(out[i:i + 1], ref, atol=1e-5, rtol=1e-5)
 
 
+def test_decode_kernel_with_one_split_writes_the_output_itself() -> None:
+    """One split (large batches): the split kernel writes ``out`` directly. Every row of
+    the given slice is written, nothing past it, and the result equals the reference and
+    the two-split path."""
+    gen = torch.Generator().manual_seed(11)
+    kc, vc = pool(gen)
+    ctx = [3, 17, 30, 0]  # 0: a padded CUDA-graph row
+    bt = tables(ctx, gen)
+    q = torch.randn(len(ctx), H, D, generator=gen)
+    table, lens = padded([r or [0] for r in bt]), torch.tensor(ctx, dtype=torch.int32)
+    buf = torch.full((len(ctx) + 2, H, D), float("nan"))
+    out = paged_decode(q, kc, vc, table, lens, D ** -0.5, 1, out=buf[:len(ctx)])
+    assert out.data_ptr() == buf.data_ptr()
+    assert torch.isfinite(buf[:len(ctx)]).all() and buf[len(ctx):].isnan().all()
+    assert (out[3] == 0).all()
+    two_splits = paged_decode(q, kc, vc, table, lens, D ** -0.5, 2)
+    torch.testing.assert_close(out, two_splits, atol=1e-5, rtol=1e-5)
+    for i, c in enumerate(ctx[:3]):
+        ref = reference.attend(q[i:i + 1], kc, vc, bt[i], c, D ** -0.5)
+        torch.testing.assert_close(out[i:i + 1], ref, atol=1e-5, rtol=1e-5)
+
+
 def test_decode_kernel_zero_context_rows_are_finite() -> None:
     gen = torch.Generator().manual_seed(0)
     kc, vc = pool(gen)
@@ -140,16 +162,23 @@ def test_fused_rope_and_store_matches_pytorch() -> None:
     torch.testing.assert_close(vc, ref_v)
 
 
-def test_engine_on_the_triton_path_matches_the_reference_path(llama_path: Path) -> None:
+@pytest.mark.parametrize("num_prompts", [2, 8])
+def test_engine_on_the_triton_path_matches_the_reference_path(llama_path: Path,
+                                                              num_prompts: int) -> None:
     """The whole GPU code path (fused kernels, RoPE+store on strided q/k/v views, paged
-    prefill after a cached prefix, split-KV decode, mixed batches), interpreted."""
+    prefill after a cached prefix, split-KV decode, mixed batches), interpreted. Two
+    prompts decode in 4 KV splits; eight (x 2 KV heads, on the CPU's notional 8
+    multiprocessors) in one, which writes the output without the merge kernel."""
     from ctxkit.engine import LLM, SamplingParams
+    from ctxkit.engine.attention import num_decode_splits
 
-    ref = LLM(str(llama_path), num_kv_blocks=32, block_size=16)
-    tri = LLM(str(llama_path), num_kv_blocks=32, block_size=16, attention="triton",
+    ref = LLM(str(llama_path), num_kv_blocks=64, block_size=16)
+    tri = LLM(str(llama_path), num_kv_blocks=64, block_size=16, attention="triton",
               max_num_batched_tokens=32)
     assert tri.runner.model.layers[0].self_attn.fused
-    prompts = [[5 + i] * (20 + 23 * i) for i in range(2)]
+    kv_heads, sms = tri.runner.model_config.num_kv_heads, tri.runner.num_sms
+    assert num_decode_splits(num_prompts, kv_heads, sms) == (4 if num_prompts == 2 else 1)
+    prompts = [[5 + i] * (20 + 23 * (i % 2)) for i in range(num_prompts)]
     greedy = SamplingParams(temperature=0, max_tokens=4, ignore_eos=True)
     expected = [o.token_ids for o in ref.generate(prompts, greedy)]
     assert [o.token_ids for o in tri.generate(prompts, greedy)] == expected

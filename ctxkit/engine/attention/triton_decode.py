@@ -4,9 +4,12 @@
 Owns the decode kernel: one query token per sequence attends over its whole paged context.
 At batch 1 one program per (sequence, KV head) would leave most of the GPU idle, so each
 context is cut into ``num_splits`` pieces processed in parallel; each writes a partial
-output and its log-sum-exp, and a second kernel merges them. All query heads that share a
-KV head (GQA) are handled by one program, so K/V are read once per group. The grid does
-not depend on context lengths (read in the kernel), so CUDA graphs can capture it.
+output and its log-sum-exp, and a second kernel merges them. With one split (large
+batches: from 33 sequences of 8 KV heads on 132 multiprocessors) the kernel writes the
+final output itself, in the output's dtype: no float32 partials, no second launch. All
+query heads that share a KV head (GQA) are handled by one program, so K/V are read once
+per group. The grid does not depend on context lengths (read in the kernel), so CUDA
+graphs can capture it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import triton.language as tl
 def _decode_split_kernel(q_ptr, kc_ptr, vc_ptr, bt_ptr, ctx_ptr, o_ptr, lse_ptr, scale,
                          s_qb, s_qh, s_cb, s_ch, s_ct, s_bt, s_ob, s_oh, s_os,
                          splits, GROUP: tl.constexpr, GP: tl.constexpr, D: tl.constexpr,
-                         BS: tl.constexpr, BLOCK_N: tl.constexpr):
+                         BS: tl.constexpr, BLOCK_N: tl.constexpr, DIRECT: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     kvh = tl.program_id(1)
     split = tl.program_id(2)
@@ -55,10 +58,13 @@ def _decode_split_kernel(q_ptr, kc_ptr, vc_ptr, bt_ptr, ctx_ptr, o_ptr, lse_ptr,
         m_i = m_new
     safe_l = tl.where(l_i > 0, l_i, 1.0)
     out = acc / safe_l[:, None]
-    lse = tl.where(l_i > 0, m_i + tl.log2(safe_l), float("-inf"))  # log2 domain
     o = o_ptr + b * s_ob + heads[:, None] * s_oh + split * s_os + d[None, :]
-    tl.store(o, out, mask=mg[:, None])
-    tl.store(lse_ptr + (b * s_ob + heads * s_oh) // D + split, lse, mask=mg)
+    if DIRECT:  # one split: o_ptr is the final output (the reduce kernel's only input)
+        tl.store(o, out.to(o_ptr.dtype.element_ty), mask=mg[:, None])
+    else:
+        lse = tl.where(l_i > 0, m_i + tl.log2(safe_l), float("-inf"))  # log2 domain
+        tl.store(o, out, mask=mg[:, None])
+        tl.store(lse_ptr + (b * s_ob + heads * s_oh) // D + split, lse, mask=mg)
 
 
 @triton.jit
@@ -99,18 +105,25 @@ def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
     b, h, d = q.shape
     kv, bs = k_cache.shape[1], k_cache.shape[2]
     group = h // kv
-    # partial outputs [B, H, S, D]; lse shares its index math: [B, H, S] = offsets / D
-    partial = torch.empty((b, h, num_splits, d), dtype=torch.float32, device=q.device)
-    lse = torch.empty((b, h, num_splits), dtype=torch.float32, device=q.device)
     if out is None:
         out = torch.empty_like(q)
+    assert out.stride(2) == 1, "out must be contiguous along D"
+    direct = num_splits == 1
+    if direct:  # the kernel writes out [B, H, D] itself; lse is not read
+        partial, lse = out.unsqueeze(2), out  # [B, H, 1, D] view: same strides per split
+    else:
+        # partial outputs [B, H, S, D]; lse shares its index math: [B, H, S] = offsets / D
+        partial = torch.empty((b, h, num_splits, d), dtype=torch.float32, device=q.device)
+        lse = torch.empty((b, h, num_splits), dtype=torch.float32, device=q.device)
     block_n = 64 if bs <= 64 else bs
     _decode_split_kernel[(b, kv, num_splits)](
         q, k_cache, v_cache, block_tables, context_lens, partial, lse, scale,
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         block_tables.stride(0), partial.stride(0), partial.stride(1), partial.stride(2),
         num_splits, GROUP=group, GP=max(16, triton.next_power_of_2(group)), D=d, BS=bs,
-        BLOCK_N=block_n, num_warps=4, num_stages=2)
+        BLOCK_N=block_n, DIRECT=direct, num_warps=4, num_stages=2)
+    if direct:
+        return out
     _decode_reduce_kernel[(b, h)](
         partial, lse, out, partial.stride(0), partial.stride(1), partial.stride(2),
         out.stride(0), out.stride(1), num_splits, D=d,
