@@ -285,7 +285,7 @@ def stage_small(root: Path, bw: float, stages: list[str]) -> None:
 
 
 def stage_8b(root: Path, bw: float, fl: float, stages: list[str], hf_cap: float) -> None:
-    from _engine_bounds import decode_bound, load_bound, prefill_bound
+    from _engine_bounds import decode_bound, load_bound, prefill_bound, schedule_bounds
     from _engine_hf import continuous_batching, decode_rate, prefill_seconds
 
     shape = "llama3-8b"
@@ -295,6 +295,7 @@ def stage_8b(root: Path, bw: float, fl: float, stages: list[str], hf_cap: float)
     reqs = workload(256, vocab)
     lens = [(len(p), m) for p, m in reqs]
     RESULTS[f"{shape}/load_bound"] = load_bound(sh, lens, bw, fl)
+    RESULTS[f"{shape}/schedule_bounds"] = schedule_bounds(sh, lens, bw, fl)
     RESULTS[f"{shape}/roofline_tok_s"] = decode_bound(sh, 1024, bw)
     RESULTS[f"{shape}/prefill_32k_bound_s"] = prefill_bound(sh, 32768, bw, fl)
     if "hf" in stages:
