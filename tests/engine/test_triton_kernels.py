@@ -73,6 +73,22 @@ def test_decode_kernel_matches_reference(splits: int) -> None:
         torch.testing.assert_close(out[i:i + 1], ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize(("block_n", "splits"), [(16, 1), (128, 2)])
+def test_decode_kernel_launch_settings_give_the_same_output(block_n: int, splits: int
+                                                            ) -> None:
+    """Keys per tile smaller and larger than the default (the probe sweeps them)."""
+    gen = torch.Generator().manual_seed(block_n)
+    kc, vc = pool(gen)
+    ctx = [2, 31, 90]
+    bt = tables(ctx, gen)
+    q = torch.randn(len(ctx), H, D, generator=gen)
+    out = paged_decode(q, kc, vc, padded(bt), torch.tensor(ctx, dtype=torch.int32),
+                       D ** -0.5, splits, block_n=block_n, num_warps=2, num_stages=3)
+    for i, c in enumerate(ctx):
+        ref = reference.attend(q[i:i + 1], kc, vc, bt[i], c, D ** -0.5)
+        torch.testing.assert_close(out[i:i + 1], ref, atol=1e-5, rtol=1e-5)
+
+
 def test_decode_kernel_with_one_split_writes_the_output_itself() -> None:
     """One split (large batches): the split kernel writes ``out`` directly. Every row of
     the given slice is written, nothing past it, and the result equals the reference and

@@ -89,7 +89,9 @@ def _decode_reduce_kernel(o_ptr, lse_ptr, out_ptr, s_ob, s_oh, s_os, s_outb, s_o
 
 def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
                  block_tables: torch.Tensor, context_lens: torch.Tensor, scale: float,
-                 num_splits: int, out: torch.Tensor | None = None) -> torch.Tensor:
+                 num_splits: int, out: torch.Tensor | None = None, *,
+                 block_n: int | None = None, num_warps: int = 4, num_stages: int = 2
+                 ) -> torch.Tensor:
     """Decode attention.
 
     Args:
@@ -98,6 +100,9 @@ def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
         block_tables: [B, max_blocks] int32.
         context_lens: [B] int32 (0 gives a zero output: padded CUDA-graph rows).
         num_splits: KV splits per sequence (fixed per captured graph).
+        block_n, num_warps, num_stages: the split kernel's launch settings (keys per
+            tile, a power of two >= 16; default max(64, block size));
+            ``bench/engine_step_probe.py`` sweeps them.
 
     Returns:
         [B, H, D] in q's dtype (``out`` when given).
@@ -115,13 +120,14 @@ def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
         # partial outputs [B, H, S, D]; lse shares its index math: [B, H, S] = offsets / D
         partial = torch.empty((b, h, num_splits, d), dtype=torch.float32, device=q.device)
         lse = torch.empty((b, h, num_splits), dtype=torch.float32, device=q.device)
-    block_n = 64 if bs <= 64 else bs
+    if block_n is None:
+        block_n = 64 if bs <= 64 else bs
     _decode_split_kernel[(b, kv, num_splits)](
         q, k_cache, v_cache, block_tables, context_lens, partial, lse, scale,
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         block_tables.stride(0), partial.stride(0), partial.stride(1), partial.stride(2),
         num_splits, GROUP=group, GP=max(16, triton.next_power_of_2(group)), D=d, BS=bs,
-        BLOCK_N=block_n, DIRECT=direct, num_warps=4, num_stages=2)
+        BLOCK_N=block_n, DIRECT=direct, num_warps=num_warps, num_stages=num_stages)
     if direct:
         return out
     _decode_reduce_kernel[(b, h)](
