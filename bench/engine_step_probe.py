@@ -4,8 +4,9 @@ which decode-attention launch settings pay: one GPU call.
 For the Llama-3-8B shape, with both ceilings measured in the same run:
 
 * each matmul of a decode step (qkv, o, gate_up, down, LM head) at batch sizes 1..256
-  against max(FLOPs / matmul rate, bytes / copy bandwidth); weights rotate among enough
-  copies that the L2 cache holds none of them between calls;
+  against max(FLOPs / matmul rate, bytes / copy bandwidth), and up to batch 16 also as
+  W @ x^T (cuBLAS's other orientation); weights rotate among enough copies that the L2
+  cache holds none of them between calls;
 * the paged decode attention at the load's contexts (the first 32, 128 and 256 prompts of
   the 256-request workload, scattered blocks) for a grid of (BLOCK_N, num_warps,
   num_stages), against its K/V bytes over copy bandwidth; each setting's output is
@@ -72,6 +73,11 @@ def matmuls(spec: dict[str, Any], dev: str, bw: float, fl: float,
             bound = max(flops / fl, nbytes / bw)
             rows.append({"matmul": name, "m": m, "us": sec * 1e6, "bound_us": bound * 1e6,
                          "of_bound": bound / sec, "tflops": flops / sec / 1e12})
+            if m <= 16:  # W @ x^T: cuBLAS's other orientation (its GEMV kernels at m = 1)
+                sec = timer(lambda x=x, it=it: torch.matmul(next(it), x.t()))
+                rows.append({"matmul": name + " (W@x^T)", "m": m, "us": sec * 1e6,
+                             "bound_us": bound * 1e6, "of_bound": bound / sec,
+                             "tflops": flops / sec / 1e12})
         del ws
     return rows
 
@@ -166,7 +172,7 @@ def main() -> None:
     res["attention"] = attention(spec, dev, bw, sms, attn_batches, prompts)
     lines = [f"copy {bw / 1e12:.2f} TB/s, matmul {fl / 1e12:.0f} TFLOP/s"
              + (" (smoke: placeholders, timings meaningless)" if SMOKE else "")]
-    lines += [f"{r['matmul']:>8} m={r['m']:<4} {r['us']:9.1f} us  bound {r['bound_us']:8.1f} us"
+    lines += [f"{r['matmul']:>16} m={r['m']:<4} {r['us']:9.1f} us  bound {r['bound_us']:8.1f} us"
               f"  {r['of_bound']:5.0%}" for r in res["matmuls"]]
     for b in attn_batches:
         rows = sorted((r for r in res["attention"] if r["batch"] == b and "us" in r),
