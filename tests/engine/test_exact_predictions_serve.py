@@ -87,10 +87,11 @@ def server(llm: LLM) -> Iterator[str]:
         yield base
 
 
-def backend(base: str, cls: type[OpenAI] = ToolCallingOpenAI) -> OpenAI:
+def backend(base: str, cls: type[OpenAI] = ToolCallingOpenAI, timeout: float = 600.0
+            ) -> OpenAI:
     profile = profile_for("ctxkit-serve").replace(name="tiny", context_window=WINDOW)
     return cls("tiny", base_url=base + "/v1", profile=profile, max_tokens=6,
-               params={"temperature": 0})
+               params={"temperature": 0}, timeout=timeout)
 
 
 def pipeline(b: OpenAI, system: str = SYSTEM) -> ContextPipeline:
@@ -182,10 +183,17 @@ async def _garbage() -> dict[str, Any]:
     return {"tokens": "not a list of ids"}
 
 
-@pytest.mark.parametrize("route", [None, _garbage], ids=["no-tokenize-route", "bad-answer"])
+async def _silent() -> dict[str, Any]:
+    await asyncio.sleep(4)  # past the client's timeout
+    return {"tokens": [1, 2, 3]}
+
+
+@pytest.mark.parametrize("route", [None, _garbage, _silent],
+                         ids=["no-tokenize-route", "bad-answer", "timeout"])
 def test_a_server_without_tokenize_falls_back_to_estimates(llm: LLM, route: Any) -> None:
     with serving(_replace_tokenize(build_app(llm, served_name="tiny"), route)) as base:
-        b = backend(base, OpenAI)
+        # a short timeout: the tiny model answers a chat call in milliseconds
+        b = backend(base, OpenAI, timeout=2.0)
         pipe = pipeline(b)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
