@@ -168,6 +168,11 @@ class Recall:
         max_tokens: a ceiling on the tokens this layer proposes (best hits first); the
             budget step may still drop some. ``Budget(caps={"recall": N})`` also works.
         query: ``query(turn) -> str | None``; default: the turn's user message.
+        decompose: recall by parts and expand along links (``store.recall``); False
+            searches the whole question only (``store.search``).
+        decomposer: an opt-in ``ctxkit.memory.LLMDecomposer`` (or any callable
+            ``(question, now=) -> QueryParts``); default: the rule-based split.
+        recall_params: ``ctxkit.memory.RecallParams`` (fusion weights, expansion).
         writer: a ``MemoryWriter`` run on the transcript at every call (write-through of
             tool results, salient marks); its writes are logged with the reads.
         name: the layer name in records and reports.
@@ -177,6 +182,7 @@ class Recall:
                  tier: str | None = "episodic", min_score: float = 0.0,
                  max_tokens: int | None = None,
                  query: Callable[[Turn], str | None] | None = None,
+                 decompose: bool = True, decomposer: Any = None, recall_params: Any = None,
                  writer: MemoryWriter | None = None, name: str = "recall") -> None:
         _check_store(store, "Recall")
         self.store = store
@@ -186,6 +192,9 @@ class Recall:
         self.min_score = min_score
         self.max_tokens = max_tokens
         self.query = query
+        self.decompose = decompose
+        self.decomposer = decomposer
+        self.recall_params = recall_params
         self.writer = writer
         self.name = name
 
@@ -206,8 +215,34 @@ class Recall:
         q = self._query(turn)
         if not q or not q.strip():
             return draft
-        hits = self.store.search(self.scope, q, k=self.k, tier=self.tier,
-                                 min_score=self.min_score, actor=_actor(turn))
+        parts = self.decomposer(q, now=self.store.clock()) \
+            if self.decomposer is not None and self.decompose else None
+        return self._propose(draft, turn, log, q, parts)
+
+    async def acall(self, draft: Draft, turn: Turn) -> Draft:
+        """The async form: an ``LLMDecomposer`` is awaited (its ``acall``)."""
+        log = _log(draft)
+        if self.writer is not None and not turn.dry_run:
+            log.writes.extend(self.writer.observe(turn.session))
+        q = self._query(turn)
+        if not q or not q.strip():
+            return draft
+        parts = None
+        if self.decomposer is not None and self.decompose:
+            acall = getattr(self.decomposer, "acall", None)
+            parts = await acall(q, now=self.store.clock()) if callable(acall) \
+                else self.decomposer(q, now=self.store.clock())
+        return self._propose(draft, turn, log, q, parts)
+
+    def _propose(self, draft: Draft, turn: Turn, log: _MemoryLog, q: str,
+                 parts: Any) -> Draft:
+        if self.decompose:
+            hits = self.store.recall(self.scope, q, k=self.k, tier=self.tier,
+                                     min_score=self.min_score, actor=_actor(turn),
+                                     parts=parts, recall_params=self.recall_params)
+        else:
+            hits = self.store.search(self.scope, q, k=self.k, tier=self.tier,
+                                     min_score=self.min_score, actor=_actor(turn))
         shown = {b.provenance.ref for b in draft.blocks if b.provenance and b.provenance.ref}
         present = {content_hash(b.content) for b in turn.session.transcript}
         blocks: list[Block] = []

@@ -27,20 +27,22 @@ from typing import Any
 
 from ._redact import Redaction, redact
 from ._render import fence
-from ._scope import AuditEntry, MemoryHit, MemoryRecord, Scope
+from ._scope import AuditEntry, MemoryHit, MemoryLink, MemoryRecord, Scope
 
 _LAZY = {
     "Consolidation": "._consolidate", "ExtractedFact": "._consolidate",
     "rule_extractor": "._consolidate", "ModelExtractor": "._extract",
-    "HashingEmbedder": "._hashing", "MemoryStore": "._store", "MemoryView": "._view",
+    "HashingEmbedder": "._hashing", "LLMDecomposer": "._recall", "QueryParts": "._recall",
+    "RecallParams": "._recall", "decompose": "._recall", "MemoryStore": "._store",
+    "MemoryView": "._view",
     "MemoryWriter": "._policies", "explicit_mark": "._policies",
     "extractive_summary": "._policies", "SearchParams": "._search",
 }
 
-__all__ = ["AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "MemoryHit",
-    "MemoryRecord", "MemoryStore", "MemoryView", "MemoryWriter", "ModelExtractor", "Redaction",
-    "Scope", "SearchParams", "explicit_mark", "extractive_summary", "fence", "redact",
-    "rule_extractor"]
+__all__ = ["AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "LLMDecomposer",
+    "MemoryHit", "MemoryLink", "MemoryRecord", "MemoryStore", "MemoryView", "MemoryWriter",
+    "ModelExtractor", "QueryParts", "RecallParams", "Redaction", "Scope", "SearchParams",
+    "decompose", "explicit_mark", "extractive_summary", "fence", "redact", "rule_extractor"]
 
 
 _RENAMED = {"Hit": "MemoryHit", "Fact": "ExtractedFact"}  # deprecated for one release

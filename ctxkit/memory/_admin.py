@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from .._errors import StoreError, UserError
+from ._links import revoke_links
 from ._models import DerivationRow, RecordRow
 from ._redact import redact_value
 from ._scope import SOURCES, MemoryRecord, Scope, check_scope
@@ -101,6 +102,7 @@ def revoke(self: MemoryStore, scope: Scope, ids: Sequence[str] | str | None = No
 def _mark(self: MemoryStore, db: object, scope: Scope, row: RecordRow, now: float,
           reason: str, by: str, detail: dict[str, object]) -> None:
     row.revoked_at, row.revoked_reason, row.revoked_by = now, reason, by
+    revoke_links(db, row.id, now)  # type: ignore[arg-type]
     db.add(audit(scope, now, "revoke", row.id, by, reason, detail))  # type: ignore[attr-defined]
 
 

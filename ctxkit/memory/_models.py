@@ -118,6 +118,27 @@ class DerivationRow(Scoped, Base):
     __table_args__ = (Index("ix_memderiv_scope_parent", "tenant", "user_id", "parent_id"),)
 
 
+class LinkRow(Scoped, Base):
+    """``record`` mentions ``entity`` (``kind:name``), or shares an event with a neighbour:
+    the edges read-time expansion follows. Provenance on every link: the extractor that
+    made it and when; a revoked record's links are revoked with it (``revoked_at``).
+    Time links carry the UTC range the record's date names (``event_start/_end``)."""
+
+    __tablename__ = "memory_links"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("memory_records.id"), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    extractor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    event_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+    event_end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_memlink_scope_entity", "tenant", "user_id", "entity",
+                            "record_id"),)
+
+
 class AuditRow(Scoped, Base):
     """The append-only audit log (UPDATE and DELETE are refused by the database)."""
 

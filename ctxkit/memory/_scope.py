@@ -131,6 +131,32 @@ class MemoryRecord:
         return bool(self.redactions)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryLink:
+    """A record's link to an entity or an event, with its provenance.
+
+    Attributes:
+        record_id: the linked record.
+        entity: ``kind:name`` (``person:caroline``, ``time:2023-05-07``, ``event:<id>``).
+        kind: person, name, thing, object, time or event.
+        extractor: what made the link (``rules-v1``, ``batch-neighbours``).
+        created_at: when it was made (the record's write).
+        event_start: for time links, the start of the UTC range the record's date names
+            (relative dates resolved against the write time).
+        event_end: its end (exclusive).
+        revoked_at: when it was revoked with its record, or None.
+    """
+
+    record_id: str
+    entity: str
+    kind: str
+    extractor: str
+    created_at: float
+    event_start: float | None = None
+    event_end: float | None = None
+    revoked_at: float | None = None
+
+
 class MemoryHit(NamedTuple):
     """A search result: unpacks as ``record, score``; score in (0, 1], higher is better."""
 

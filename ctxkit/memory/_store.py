@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 
 from .._block import Block
 from .._errors import StoreError, UserError
-from . import _admin, _consolidate, _sync
+from . import _admin, _consolidate, _links, _sync
 from ._models import (
     SCHEMA_VERSION,
     AuditRow,
     DerivationRow,
+    LinkRow,
     MetaRow,
     RecordRow,
     TermRow,
@@ -219,6 +220,7 @@ class MemoryStore(MemoryView):
         terms: list[dict[str, Any]] = []
         derivations: list[dict[str, Any]] = []
         audit: list[dict[str, Any]] = []
+        fresh: list[Any] = []
         who = {"tenant": scope.tenant, "user_id": scope.user}
         with self.session(scope) as db:
             check_parents(db, prepared)
@@ -244,10 +246,13 @@ class MemoryStore(MemoryView):
                     "source_ref": row.source_ref, "trust": row.trust, "review": row.review,
                     "redactions": row.redactions, "derived_from": row.derived_from}))
                 batch[p["dedupe"]] = row
+                fresh.append(row)
                 out.append(to_record(row, now))
+            links = _links.link_rows(scope, fresh, now)
             # bulk inserts, one statement per table, each row checked against the scope
             for table, rows in ((RecordRow, records), (TermRow, terms),
-                                (DerivationRow, derivations), (AuditRow, audit)):
+                                (DerivationRow, derivations), (LinkRow, links),
+                                (AuditRow, audit)):
                 insert_rows(db, scope, table, rows)
         return out
 

@@ -13,9 +13,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from .._errors import StoreError, UserError
-from ._models import AuditRow, RecordRow
+from ._models import AuditRow, LinkRow, RecordRow
+from ._recall import QueryParts, RecallParams, decompose, fuse
 from ._redact import query_digest, redact
-from ._scope import TIERS, AuditEntry, MemoryHit, MemoryRecord, Scope, check_scope
+from ._scope import (
+    TIERS,
+    AuditEntry,
+    MemoryHit,
+    MemoryLink,
+    MemoryRecord,
+    Scope,
+    check_scope,
+)
 from ._search import SearchParams, hybrid
 from ._visibility import successors, to_record, visible
 
@@ -78,6 +87,60 @@ class MemoryView:
                            extra={"query_sha256": digest, "k": k, "as_of": self.at})
         return hits
 
+    def recall(self, scope: Scope, query: str, *, k: int = 8, tier: str | None = None,
+               min_score: float = 0.0, actor: str = "agent", parts: QueryParts | None = None,
+               expand: bool = True, params: SearchParams | None = None,
+               recall_params: RecallParams | None = None) -> list[MemoryHit]:
+        """Recall for a question: ``search`` per part of it, fused, expanded along links.
+
+        The question is split into the entities it names, its relation part and its dates
+        (``decompose``; or pass ``parts``, e.g. from ``LLMDecomposer``); each part is
+        searched inside ``scope`` and the lists are fused by reciprocal rank. With
+        ``expand`` the best hits bring records that share an entity or an exchange with
+        them (links of this scope only) as lower-scored candidates. Audited like
+        ``search`` (``via="recall"``); ``as_of`` views recall as the store stood.
+
+        Args:
+            scope: whose memory; only this tenant and user's records and links are used.
+            query: the question.
+            k: how many hits at most (expansions included).
+            tier: ``episodic`` or ``semantic`` only; None for both.
+            min_score: drop hits scoring below this.
+            actor: who reads, for the audit log.
+            parts: the question's parts; default: the rule-based ``decompose``.
+            expand: follow entity and event links from the best hits.
+            params: hybrid search tuning.
+            recall_params: fusion weights and expansion size.
+        """
+        scope = check_scope(scope)
+        if not isinstance(query, str):
+            raise UserError(f"recall query must be str, got {type(query).__name__}")
+        if k < 1:
+            raise UserError(f"k must be >= 1, got {k}")
+        if parts is not None and not isinstance(parts, QueryParts):
+            raise UserError(f"parts must be a QueryParts, got {type(parts).__name__}")
+        _check_tier(tier)
+        st = self._store
+        digest = query_digest(query)
+        query = redact(query).text
+        if not query.strip():
+            return []
+        st.flush()
+        t = self._t()
+        parts = parts or decompose(query, now=t)
+        with st.session(scope) as db:
+            ranked = fuse(st, db, scope, query, parts, t, k=k, tier=tier,
+                          params=params or st.search_params,
+                          rparams=recall_params or RecallParams(), expand_links=expand)
+            ranked = [r for r in ranked if r.score >= min_score]
+            hits = [MemoryHit(to_record(r.row, t), r.score) for r in ranked]
+            st.audit_reads(db, scope, [(r.row.id, r.score, r.detail) for r in ranked],
+                           via="recall", actor=actor,
+                           extra={"query_sha256": digest, "k": k, "as_of": self.at,
+                                  "entities": len(parts.entities),
+                                  "temporal": parts.temporal})
+        return hits
+
     def get(self, scope: Scope, record_id: str, *, actor: str = "agent") -> MemoryRecord:
         """One record of ``scope`` by id, visible or not (revoked records show why)."""
         scope = check_scope(scope)
@@ -130,6 +193,26 @@ class MemoryView:
             self._store.audit_reads(db, scope, [(r.id, None, {}) for r in rows], via="list",
                                     actor=actor, extra={"as_of": self.at})
         return out
+
+    def links(self, scope: Scope, record_id: str | None = None, *,
+              include_revoked: bool = False) -> builtins.list[MemoryLink]:
+        """The entity and event links of ``scope`` (or of one record) as they stood at
+        this view's time: which record, which entity, which extractor made it, when."""
+        scope = check_scope(scope)
+        t = self._t()
+        with self._store.session(scope) as db:
+            q = select(LinkRow).where(LinkRow.created_at <= t)
+            if record_id is not None:
+                q = q.where(LinkRow.record_id == record_id)
+            if not include_revoked:
+                q = q.where((LinkRow.revoked_at.is_(None)) | (LinkRow.revoked_at > t))
+            rows = db.scalars(q.order_by(LinkRow.created_at, LinkRow.record_id,
+                                         LinkRow.entity)).all()
+        return [MemoryLink(record_id=r.record_id, entity=r.entity, kind=r.kind,
+                           extractor=r.extractor, created_at=r.created_at,
+                           event_start=r.event_start, event_end=r.event_end,
+                           revoked_at=r.revoked_at if r.revoked_at is not None
+                           and r.revoked_at <= t else None) for r in rows]
 
     def complete_id(self, scope: Scope, prefix: str) -> str:
         """The one record id of ``scope`` that starts with ``prefix`` (for operators)."""

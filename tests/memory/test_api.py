@@ -10,11 +10,11 @@ import ctxkit.memory
 
 def test_public_names_are_pinned():
     assert ctxkit.memory.__all__ == [
-        "AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "MemoryHit",
-        "MemoryRecord",
-        "MemoryStore", "MemoryView", "MemoryWriter", "ModelExtractor", "Redaction", "Scope",
-        "SearchParams",
-        "explicit_mark", "extractive_summary", "fence", "redact", "rule_extractor",
+        "AuditEntry", "Consolidation", "ExtractedFact", "HashingEmbedder", "LLMDecomposer",
+        "MemoryHit", "MemoryLink", "MemoryRecord",
+        "MemoryStore", "MemoryView", "MemoryWriter", "ModelExtractor", "QueryParts",
+        "RecallParams", "Redaction", "Scope", "SearchParams", "decompose", "explicit_mark",
+        "extractive_summary", "fence", "redact", "rule_extractor",
     ]
     for name in ctxkit.memory.__all__:
         assert getattr(ctxkit.memory, name) is not None

@@ -101,7 +101,7 @@ def test_every_read_is_logged_with_scores_and_packed_flags(store, scope, tmp_pat
     assert kept == {i for i, p in zip(read["ids"], read["packed"], strict=True) if p}
     again = load_trace(trace)[0].extras["memory"]["reads"]
     assert json.dumps(again) == json.dumps(cap.records[0].extras["memory"]["reads"])
-    reads = [e for e in store.audit(scope, action="read") if e.detail.get("via") == "search"]
+    reads = [e for e in store.audit(scope, action="read") if e.detail.get("via") == "recall"]
     assert {e.record_id for e in reads} == set(read["ids"])
 
 
