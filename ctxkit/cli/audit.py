@@ -16,6 +16,7 @@ from .._errors import UserError
 from ..audit._audit import DEFAULT_MODEL, audit
 from ..audit._load import FORMATS
 from ..audit._read import MAX_BYTES
+from ._args import whole
 
 OUTPUTS = ("terminal", "json", "html")
 
@@ -69,14 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", metavar="PATH", help="also write an HTML page to PATH")
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="write the json/html (or plain-text terminal) output to PATH")
-    parser.add_argument("--top", type=int, default=10,
+    parser.add_argument("--top", type=whole(0), default=10,
                         help="cache-killers and duplicates to list (default: 10)")
-    parser.add_argument("--width", type=int, default=None,
+    parser.add_argument("--width", type=whole(1), default=None,
                         help="terminal width in columns (default: the terminal's)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar on stderr even when it is not a terminal")
-    parser.add_argument("--max-bytes", type=int, default=MAX_BYTES, metavar="N",
+    parser.add_argument("--max-bytes", type=whole(1), default=MAX_BYTES, metavar="N",
                         help=f"refuse files larger than N bytes (default: {MAX_BYTES:,})")
     parser.set_defaults(func=run)
 

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._errors import UserError
+from ._args import whole
 
 EPILOG = """\
 examples:
@@ -48,13 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls.add_argument("--tier", choices=["episodic", "semantic"])
     ls.add_argument("--source")
     ls.add_argument("--session")
-    ls.add_argument("--limit", type=int, default=200, help="newest N (default 200)")
+    ls.add_argument("--limit", type=whole(1), default=200, help="newest N (default 200)")
     show = sub.add_parser("show", parents=[common], help="one record and its audit trail")
     show.add_argument("id", help="a record id (or a unique prefix of one)")
     audit = sub.add_parser("audit", parents=[common], help="the audit log")
     audit.add_argument("id", nargs="?", help="only this record (id or unique prefix)")
     audit.add_argument("--action", help="write, dedupe, read, revoke, approve, reject")
-    audit.add_argument("--limit", type=int, default=200, help="newest N (default 200)")
+    audit.add_argument("--limit", type=whole(1), default=200, help="newest N (default 200)")
     rv = sub.add_parser("revoke", parents=[common],
                         help="revoke records and everything derived from them")
     rv.add_argument("ids", nargs="*", help="record ids (or unique prefixes)")

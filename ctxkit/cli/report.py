@@ -16,6 +16,7 @@ from .._errors import StoreError, UserError
 from .._record import CallRecord, TraceWarning, load_trace
 from ..report import Report
 from ..report._terminal import safe
+from ._args import whole
 
 EPILOG = """\
 examples:
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="write the json/html (or plain-text terminal) output to PATH")
     parser.add_argument("--title", default=None, help="title of the HTML page")
-    parser.add_argument("--width", type=int, default=None,
+    parser.add_argument("--width", type=whole(1), default=None,
                         help="terminal width in columns (default: the terminal's)")
     parser.set_defaults(func=run)
 

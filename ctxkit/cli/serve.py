@@ -11,6 +11,8 @@ import argparse
 import os
 from typing import Any
 
+from ._args import whole
+
 API_KEY_ENV = "CTXKIT_API_KEY"
 
 DESCRIPTION = """\
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--served-model-name", default=None,
                         help="the model name clients send (default: the directory's name)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=whole(0, 65535), default=8000)
     parser.add_argument("--block-size", type=int, default=16, help="tokens per KV block")
     parser.add_argument("--max-num-seqs", type=int, default=256,
                         help="most requests running at once")
@@ -57,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require this key ('Authorization: Bearer KEY' or 'x-api-key: "
                              f"KEY') on every route but /health; default: ${API_KEY_ENV}, "
                              "else no auth")
-    parser.add_argument("--max-request-bytes", type=int, default=16 << 20,
+    parser.add_argument("--max-request-bytes", type=whole(1), default=16 << 20,
                         help="refuse larger request bodies with 413 (default: 16 MiB)")
     parser.set_defaults(func=run)
 
