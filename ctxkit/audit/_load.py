@@ -240,7 +240,7 @@ def _jsonl(item: Path, fmt: str | None, max_bytes: int, progress: Progress | Non
             break
     if not head:
         raise UserError(f"{item}: empty file. {ACCEPTED}")
-    detected, why = _detect_lines([x for _, x in head])
+    detected, why = _detect_lines(item, [x for _, x in head])
     if fmt is not None and fmt != detected and not (
             fmt in ("openai", "anthropic") and detected in ("openai", "anthropic")):
         raise UserError(f"{item}: --input-format {fmt} does not fit this file: its lines read "
@@ -270,8 +270,12 @@ def _chain(head: list[tuple[int, Any]], rest: Iterator[tuple[int, Any]]
     yield from rest
 
 
-def _detect_lines(objs: list[Any]) -> tuple[str, str]:
+def _detect_lines(item: Path, objs: list[Any]) -> tuple[str, str]:
     dicts = [o for o in objs if isinstance(o, dict)]
+    if dicts and all("call_id" in o and "predicted" in o for o in dicts):
+        raise UserError(f"{item}: a ctxkit trace (CallRecords, written by "
+                        "ContextPipeline(trace=...)), not another agent's log; read it with "
+                        f"`ctxkit report {item}`")
     if any(o.get("type") == "system" and o.get("subtype") == "init" for o in dicts) or any(
             o.get("type") in ("assistant", "user", "result") and "session_id" in o
             for o in dicts):
@@ -283,8 +287,8 @@ def _detect_lines(objs: list[Any]) -> tuple[str, str]:
         return "openhands-output", "evaluation records with an event 'history'"
     reqs = [_request(o) for o in objs]
     if all(r is None for r in reqs):
-        raise UserError("the first lines are neither requests ('messages'), events (Claude "
-                        f"Code, OpenHands) nor message lists. {ACCEPTED}")
+        raise UserError(f"{item}: the first lines are neither requests ('messages'), events "
+                        f"(Claude Code, OpenHands) nor message lists. {ACCEPTED}")
     if _is_anthropic([r for r in reqs if r is not None]):
         return "anthropic", "requests with a top-level 'system', tool_use or input_schema"
     return "openai", "chat requests with 'messages'"

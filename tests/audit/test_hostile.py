@@ -103,3 +103,21 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     assert ESC not in done.stdout and chr(7) not in done.stdout
     assert ESC not in done.stderr
     assert main(["audit", str(path), "--format", "json"]) == 0  # JSON escapes them itself
+
+
+def test_lines_of_no_known_shape_name_the_file_and_a_trace_points_to_report(
+        tmp_path: Path) -> None:
+    odd = S.write(tmp_path / "odd.jsonl", [{"messages": 5}, None], jsonl=True)
+    with pytest.raises(UserError, match=r"^.*odd\.jsonl: the first lines are neither"):
+        audit([odd])
+    # a ctxkit trace is the other command's input: say so instead of listing formats
+    from tests.helpers import make_pipe
+
+    trace = tmp_path / "run.jsonl"
+    pipe = make_pipe(["a", "b"], trace=trace)
+    pipe.run("one")
+    pipe.run("two")
+    with pytest.raises(UserError, match=r"run\.jsonl: .*ctxkit trace.*ctxkit report"):
+        audit([trace])
+    with pytest.raises(UserError, match=r"run\.jsonl: .*ctxkit report"):
+        audit([trace], fmt="openai")
