@@ -143,3 +143,52 @@ def test_estimate_is_flagged_in_records() -> None:
 def test_unknown_tokenizer_is_a_clear_error() -> None:
     with pytest.raises(UserError, match="o200k_base"):
         get_tokenizer("p99k")
+
+
+# -- long texts are counted in pieces: exact, bounded in memory ----------------------------
+
+# every piece the split patterns make of these is under 16 characters, so no cut is
+# forced inside one (the next test covers that)
+_WORDS = st.text(alphabet="abcXYZéü日本語0123456789", min_size=1, max_size=8)
+_SEPS = st.sampled_from([" ", "  ", "\n", "\n\n", "\t", ", ", ". ", '":"', '","', "/", "-",
+                         "'s ", "'T ", " (", ") ", "\r\n", "{", "}", " = ", "<|endoftext|>",
+                         " 🙂 ", "_"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_WORDS, _SEPS), max_size=80), st.sampled_from([16, 24, 40, 97]),
+       st.sampled_from(["o200k_base", "cl100k_base"]))
+def test_counting_in_pieces_equals_counting_whole(parts: list[tuple[str, str]],
+                                                  piece_chars: int, encoding: str) -> None:
+    from ctxkit._tokens import TiktokenTokenizer
+
+    text = "".join(w + s for w, s in parts)
+    whole = len(stock(encoding).encode(text, disallowed_special=()))
+    assert TiktokenTokenizer(encoding, piece_chars=piece_chars).count(text) == whole
+
+
+def test_a_word_longer_than_a_piece_is_counted_within_a_token_per_cut() -> None:
+    from ctxkit._tokens import TiktokenTokenizer
+
+    text = "see " + "a" * 5000 + " and " + "QmFzZTY0" * 700
+    whole = len(stock("o200k_base").encode(text, disallowed_special=()))
+    cut = TiktokenTokenizer("o200k_base", piece_chars=512).count(text)
+    assert abs(cut - whole) <= 2 * (len(text) // 256 + 1)
+    assert TiktokenTokenizer("o200k_base").count(text) == whole  # under the default piece
+
+
+def test_counting_a_long_text_holds_memory_for_a_piece_not_the_text() -> None:
+    # one 24 MB tool output (prose, then a run of one letter: the worst case for BPE) once
+    # took ~1.2 GB and tens of seconds, the run's cost growing with its square
+    code = ("import resource\nfrom ctxkit._tokens import get_tokenizer\n"
+            "tok = get_tokenizer('o200k_base')\ntok.count('warm up')\n"
+            "text = 'the parser test fails on empty input ' * 400_000 + 'a' * (8 << 20)\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "n = tok.count(text)\n"
+            "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    n, grown_kib = map(int, out.stdout.split())
+    assert n > 2_800_000
+    assert grown_kib < 150 * 1024, f"counting grew the process by {grown_kib >> 10} MiB"
