@@ -4,7 +4,10 @@ Owns the hot path. A request goes upstream byte for byte (unless ``--place-break
 applies) with the client's headers, hop-by-hop headers aside; the reply's status, headers
 and body come back as they arrive, chunk by chunk, with no buffering (SSE included).
 Recording is handed to ``Recorder`` as the request arrives and when the reply ends, and
-runs on its own thread, off this path. Knows no wire format beyond the route names.
+runs on its own thread, off this path: the request is not even parsed (the proxy forwards
+bytes, never JSON) until the reply's first bytes have gone back to the client, so the
+recorder's work cannot hold the GIL while a reply waits. Knows no wire format beyond the
+route names.
 
 Errors of the proxy itself use the API's error shape for the route, so SDKs show them:
 413 body too large, 408 body too slow, 502 upstream unreachable, 504 upstream silent.
@@ -24,6 +27,7 @@ from ._pages import Pages
 from ._recorder import Recorder
 
 httpx: Any = require("httpx2", "proxy")
+_timeout: Any = getattr(asyncio, "timeout", None)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -135,7 +139,11 @@ class ProxyApp:
                     return
 
         try:
-            await asyncio.wait_for(read(), self.config.body_timeout_s)
+            if _timeout is not None:  # 3.11+: a deadline on this task, no task per request
+                async with _timeout(self.config.body_timeout_s):
+                    await read()
+            else:
+                await asyncio.wait_for(read(), self.config.body_timeout_s)
         except asyncio.TimeoutError:
             raise ProxyError(408, f"the request body took over {self.config.body_timeout_s:g}"
                              " s to arrive; raise --body-timeout or send it faster") from None
@@ -187,11 +195,15 @@ class ProxyApp:
 
         async def pump() -> None:
             async for chunk in upstream.aiter_raw():
-                if not first_byte:
-                    first_byte.append(time.perf_counter() - t0)
                 if call is not None:
                     keep.append(chunk)
+                if first_byte:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    continue
+                first_byte.append(time.perf_counter() - t0)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # the first bytes are out: the recorder may start on the request now
+                self.recorder.release(call)
 
         error: str | None = None
         task = asyncio.ensure_future(pump())

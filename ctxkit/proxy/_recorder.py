@@ -3,8 +3,10 @@
 Owns the work queue (one worker, so calls are analysed in the order they arrive and
 finish), the live records kept for the pages, the trace file, the metrics counters and the
 one-line log of each cache killer. The forwarder hands it the request body when a request
-arrives (``begin``) and the reply's bytes when it ends (``finish``); neither waits for the
-analysis. Headers never reach it, so keys cannot be recorded.
+arrives (``begin``), says when to start on it (``release``: once the reply's first bytes
+have gone to the client, so the analysis never delays them) and hands over the reply's
+bytes when it ends (``finish``); none of them waits for the analysis. Headers never reach
+it, so keys cannot be recorded.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Recorder:
         self.counters: dict[str, float] = {}
         self.lock = threading.Lock()
         self._pending: dict[int, Pending] = {}
+        self._held: dict[int, Callable[[], None]] = {}  # begun, not yet released
         self._next = 0
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._idle = threading.Condition()
@@ -59,18 +62,35 @@ class Recorder:
 
     def begin(self, route: str, body: bytes, session: str | None, started: float,
               changed: str | None) -> int:
+        """Register a call; its request is analysed once ``release`` (or ``finish``) says
+        so. Holding it until then keeps the parse (a C call that holds the GIL for a
+        millisecond on a 200 KB body) from competing with the request's own forwarding."""
         with self.lock:
             self._next += 1
             call = self._next
         with self._idle:
             self._open += 1  # until its reply is recorded: wait_idle waits for it too
-        self._submit(lambda: self._begin(call, route, body, session, started, changed))
+        self._held[call] = lambda: self._begin(call, route, body, session, started, changed)
         return call
+
+    def release(self, call: int | None) -> None:
+        """Start analysing the request of ``call``: the forwarder calls it once the reply's
+        first bytes are on their way to the client (or the reply ended without any).
+        Calls that arrived before it are released with it: requests are analysed in the
+        order they arrived, which session inference and drift rely on."""
+        if call is None or call not in self._held:
+            return
+        while self._held:
+            first = next(iter(self._held))
+            self._submit(self._held.pop(first))
+            if first == call:
+                return
 
     def finish(self, call: int | None, status: int, headers: dict[str, str],
                chunks: list[bytes], error: str | None, latency_s: float,
                first_byte_s: float | None) -> None:
         if call is not None:
+            self.release(call)
             self._submit(lambda: self._finish_and_close(call, status, headers, chunks, error,
                                                         latency_s, first_byte_s))
 
