@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._block import Block, Provenance
-from ._cache import CacheModel, Prediction, place_breakpoints
+from ._cache import CacheModel, PartialHit, Prediction, place_breakpoints
 from ._deprecated import warn_once
 from ._draft import Draft
 from ._drift import DriftEvent, diagnose
 from ._errors import UserError
 from ._layer import layer_name
+from ._profile import CacheRules
 from ._record import BlockRecord, CallRecord, LayerTokens, LayoutNote, cost_usd
 from ._types import Response, Turn, Usage
 from .packing import Packer
@@ -158,10 +159,6 @@ def prepare(draft: Draft, turn: Turn, cache: CacheModel, prev: Prepared | None,
     cumulative = list(itertools.accumulate(draft.tokens(b) for b in blocks))
     draft.breakpoints = place_breakpoints(blocks, cumulative, draft.profile.cache)
     chain = draft.chain()
-    if prompt_ids is not None:  # the backend rendered the ids: predict on them, exactly
-        prediction = cache.predict_ids(prompt_ids)
-    else:
-        prediction = cache.predict(chain, cumulative, draft.breakpoints, now)
     drift = layout = None
     if prev is not None:
         pd = prev.draft
@@ -174,8 +171,29 @@ def prepare(draft: Draft, turn: Turn, cache: CacheModel, prev: Prepared | None,
         drift = diagnose(pd.blocks[:end], blocks, prev_tokens, declared=declared,
                          replaced_layers=replaced)
         layout = diagnose_layout(pd, draft)
+    if prompt_ids is not None:  # the backend rendered the ids: predict on them, exactly
+        prediction = cache.predict_ids(prompt_ids)
+    else:
+        partial = partial_hit(prev, draft, drift) if prev is not None else None
+        prediction = cache.predict(chain, cumulative, draft.breakpoints, now, partial)
     return Prepared(draft, turn, chain, cumulative, prediction, drift, layout, layer_ids,
                     len(turn.session.rewrites), prompt_ids)
+
+
+def partial_hit(prev: Prepared, draft: Draft, drift: DriftEvent | None) -> PartialHit | None:
+    """The start of the first changed block that a token-prefix cache (OpenAI's automatic
+    cache, paged servers) still serves: its content up to the first difference, when the
+    block keeps its role and kind (the wire framing before the content is the same)."""
+    if drift is None or drift.offset <= 0 or draft.profile.cache.kind not in (
+            "automatic", "paged"):
+        return None
+    i = drift.index
+    old = prev.draft.blocks[i]
+    new = draft.blocks[i] if i < len(draft.blocks) else None
+    if new is None or (old.role, old.kind, old.name) != (new.role, new.kind, new.name):
+        return None
+    kept = min(draft.tokens(old), draft.counter.count_text(old.content[:drift.offset]))
+    return PartialHit(i, kept, prev.chain[i]) if kept > 0 else None
 
 
 def diagnose_layout(prev: Draft, cur: Draft) -> LayoutNote | None:
@@ -250,11 +268,21 @@ def by_layer(p: Prepared, usage: Usage) -> dict[str, LayerTokens]:
     return out
 
 
-def usage_disagreement(pred: Usage, rep: Usage, exact: bool, strict: bool = False
-                       ) -> str | None:
+def cache_step(rules: CacheRules) -> int:
+    """The granularity of cached lengths under ``rules`` (0: whole blocks)."""
+    return rules.increment if rules.kind == "automatic" else \
+        rules.block_size if rules.kind == "paged" else 0
+
+
+def usage_disagreement(pred: Usage, rep: Usage, exact: bool, strict: bool = False,
+                       step: int = 0) -> str | None:
     """What differs beyond tolerance; with ``strict`` (ctxkit rendered the token ids
-    itself) every difference counts: nothing excuses one."""
-    tol = 0 if strict else max(64, int(0.05 * max(pred.input_tokens, rep.input_tokens)))
+    itself) every difference counts: nothing excuses one. ``step`` is the granularity of
+    the provider's cached lengths (OpenAI: 128 tokens): a count a few tokens off (message
+    framing, a serialization that is not the wire's) may floor to the neighbouring step,
+    so one step is within tolerance; a real miss (a predicted hit reported as none) is not.
+    """
+    tol = 0 if strict else max(64, step, int(0.05 * max(pred.input_tokens, rep.input_tokens)))
     notes = []
     if abs(pred.cache_read_tokens - rep.cache_read_tokens) > tol:
         notes.append(f"cache read predicted {pred.cache_read_tokens:,}, reported "
@@ -282,7 +310,7 @@ def make_record(p: Prepared, *, session_id: str, index: int, backend: str, start
         usage = pred.model_copy(update={"output_tokens": rep.output_tokens})
     exact_ids = p.prompt_ids is not None  # the backend rendered the ids: input is exact
     disagreement = (usage_disagreement(pred, rep, draft.counter.is_exact or exact_ids,
-                                       exact_ids)
+                                       exact_ids, cache_step(profile.cache))
                     if use_reported and rep else None)
     ok = error is None
     blocks = [_block_record(b, t) for b, t in zip(

@@ -12,8 +12,11 @@ nothing of wire formats. Three kinds of rules (see CacheRules):
 * paged (vLLM, SGLang, the local engine): the longest previously sent prefix, floored to
   whole KV blocks, never the whole prompt (the last token is always computed).
 
-Predictions are made at block granularity, so they may fall short of a provider's
-token-level match by part of a block; records flag disagreements with reported usage.
+Predictions are made at block granularity, except where a token-prefix cache (automatic,
+paged) still holds the start of a block that changed: the caller, which diagnosed the
+change, passes a ``PartialHit`` (the tokens of that block before the first difference), so
+the predicted read runs to the token, then is floored by the provider's rule (OpenAI: from
+1,024 tokens in 128-token steps). Records flag disagreements with reported usage.
 Where ctxkit renders the prompt's token ids itself (``Backend.render_ids``: the local
 engine, or ``ctxkit serve`` through its ``/tokenize``), ``TokenMirror`` predicts at token
 level instead, exactly as the engine's paged prefix cache matches: whole KV blocks of what
@@ -66,6 +69,20 @@ def place_breakpoints(blocks: list[Block], cumulative: list[int], rules: CacheRu
         k = min(range(len(wanted) - 1), key=span)
         del wanted[k]
     return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class PartialHit:
+    """The start of a changed block that a token-prefix cache still serves.
+
+    The block at ``index`` differs from the one a cached prompt had there, but only after
+    its first ``tokens`` tokens; ``key`` is the chain entry of that cached prompt's block
+    (its own fingerprint of blocks[0..index]), which must still be cached for the hit.
+    """
+
+    index: int
+    tokens: int
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +167,9 @@ class CacheModel:
             self.mirror.commit(computed)
 
     def predict(self, chain: list[str], cumulative: list[int], breakpoints: list[Breakpoint],
-                now: float) -> Prediction:
+                now: float, partial: PartialHit | None = None) -> Prediction:
+        """What this call would read and write; ``partial`` (token-prefix caches only)
+        extends the hit into the first changed block."""
         total = cumulative[-1] if cumulative else 0
         kind = self.rules.kind
         if kind == "none" or not chain:
@@ -158,6 +177,11 @@ class CacheModel:
         if kind == "explicit":
             return self._predict_explicit(chain, cumulative, breakpoints, now, total)
         hit = self._longest_hit(chain, cumulative, now)
+        if partial is not None and 0 <= partial.index < len(cumulative):
+            e = self.entries.get(partial.key)
+            start = cumulative[partial.index - 1] if partial.index else 0
+            if e is not None and e.expires > now and hit == start:
+                hit = start + max(0, min(partial.tokens, cumulative[partial.index] - start))
         if kind == "automatic":
             read = 0
             if hit >= self.rules.min_tokens:

@@ -122,6 +122,26 @@ def test_automatic_caching_steps(lcp: int, expected: int) -> None:
     assert model.predict(["h1", "h3"], [lcp, lcp + 70], [], now=400.0).read == 0
 
 
+def test_a_partial_hit_runs_into_the_changed_block_while_its_cached_prompt_lives() -> None:
+    from ctxkit._cache import CacheModel, PartialHit
+
+    model = CacheModel(CacheRules(kind="automatic", min_tokens=1024, increment=128))
+    model.commit(["h1", "h2"], [600, 2000], [], 0, now=0.0)  # block 2 was 1,400 tokens
+    part = PartialHit(index=1, tokens=1000, key="h2")  # its first 1,000 are unchanged
+    assert model.predict(["h1", "h3"], [600, 2100], [], now=1.0).read == 0  # by block: < 1024
+    assert model.predict(["h1", "h3"], [600, 2100], [], now=1.0, partial=part).read == 1536
+    # the cached prompt it continues is unknown, or expired: no partial hit
+    gone = PartialHit(index=1, tokens=1000, key="h9")
+    assert model.predict(["h1", "h3"], [600, 2100], [], now=1.0, partial=gone).read == 0
+    assert model.predict(["h1", "h3"], [600, 2100], [], now=400.0, partial=part).read == 0
+    # never more than the block itself holds; Anthropic-style explicit caches ignore it
+    big = PartialHit(index=1, tokens=9999, key="h2")
+    assert model.predict(["h1", "h3"], [600, 1700], [], now=1.0, partial=big).read == 1664
+    explicit = CacheModel(CacheRules(kind="explicit"))
+    explicit.commit(["h1", "h2"], [600, 2000], [], 0, now=0.0)
+    assert explicit.predict(["h1", "h3"], [600, 2100], [], now=1.0, partial=part).read == 0
+
+
 def test_paged_caching_is_block_aligned_and_never_the_whole_prompt() -> None:
     from ctxkit._cache import CacheModel
 

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .._cache import PartialHit
 from .._errors import UserError
 from .._profile import Profile, profile_for
 from .._record import CallRecord, Trace
@@ -175,11 +176,13 @@ class Recorder:
         self.reader.count_tokens(req, profile.tokenizer, self._counter(profile))
         p.tokens = req.tokens
         found = drift(s, req.call, self._counter(profile))
+        if found is not None and found[2]:  # a token-prefix cache still serves its start
+            p.partial = PartialHit(found[0].index, found[2], s.prev_chain[found[0].index])
         p.chain = extend_chain(s.prev.blocks if s.prev else [], s.prev_chain, req.call.blocks)
         s.num_calls += 1
         s.prev, s.prev_tokens, s.prev_chain = req.call, p.tokens, p.chain
         if found is not None:
-            p.drift, where = found
+            p.drift, where, _ = found
             self._bump("killers")
             log.warning("cache killer: session %s call %d: %s block %s (%s): %s; %s tokens "
                         "lost", s.id, p.index, p.drift.layer, p.drift.key, where,

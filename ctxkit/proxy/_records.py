@@ -19,9 +19,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._assembly import usage_disagreement
+from .._assembly import cache_step, usage_disagreement
 from .._block import Block
-from .._cache import Prediction, place_breakpoints
+from .._cache import PartialHit, Prediction, place_breakpoints
 from .._draft import Breakpoint
 from .._drift import DriftEvent
 from .._record import CallRecord, LayerTokens, cost_usd
@@ -46,6 +46,7 @@ class Pending:
     chain: list[str] = field(default_factory=list)
     problem: str | None = None  # why the request could not be read
     changed: str | None = None  # what --place-breakpoints changed
+    partial: PartialHit | None = None  # the cached start of the first changed block
 
 
 def segment_tokens(call: RecordedCall, count: Any) -> list[int]:
@@ -75,7 +76,7 @@ def predict(p: Pending, now: float, ok: bool) -> tuple[Prediction, list[Breakpoi
     blocks = p.request.call.blocks
     bps = place_breakpoints(blocks, cumulative, s.profile.cache)
     chain = p.chain
-    pred = s.cache.predict(chain, cumulative, bps, now)
+    pred = s.cache.predict(chain, cumulative, bps, now, p.partial)
     if ok and chain:
         s.cache.commit(chain, cumulative, bps, pred.read, now)
     return pred, bps
@@ -160,7 +161,8 @@ def make_record(p: Pending, *, status: int, response: Response | None, error: st
         blocks=req.block_records or [block_record(b, n) for b, n in zip(blocks, p.tokens,
                                                                          strict=True)],
         breakpoints=[(bp.index, bp.ttl) for bp in bps], predicted=predicted, reported=rep,
-        disagreement=(usage_disagreement(predicted, rep, exact=False)
+        disagreement=(usage_disagreement(predicted, rep, exact=False,
+                                         step=cache_step(s.profile.cache))
                       if ok and rep is not None else None),
         by_layer=by_layer(blocks, p.tokens, usage) if ok else {},
         cost_usd=cost_usd(usage, prices) if ok else 0.0,

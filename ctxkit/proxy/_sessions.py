@@ -22,7 +22,7 @@ from .._block import Block
 from .._cache import CacheModel
 from .._drift import DriftEvent, diagnose, first_difference
 from .._profile import Profile
-from ..audit._prompt import RecordedCall
+from ..audit._prompt import RecordedCall, header
 
 MIN_SHARED_BYTES = 128  # a shorter common start is a coincidence (a shared "You are"), not reuse
 MAX_SESSIONS = 512
@@ -117,9 +117,10 @@ def _same(a: list[Block], b: list[Block]) -> bool:
 
 
 def drift(session: Session, call: RecordedCall, count: Callable[[str], int] | None = None
-          ) -> tuple[DriftEvent, str] | None:
-    """The first break of the session's previous prompt in ``call`` and the request item it
-    sits in (``system``, ``tools[2] (grep)``, ``messages[3]``); None if ``call`` extends it.
+          ) -> tuple[DriftEvent, str, int] | None:
+    """The first break of the session's previous prompt in ``call``, the request item it
+    sits in (``system``, ``tools[2] (grep)``, ``messages[3]``) and the changed block's
+    tokens still cached; None if ``call`` extends the previous prompt.
 
     Where the provider caches token prefixes (OpenAI, paged servers) rather than whole
     blocks up to a breakpoint (Anthropic), the text of the changed block before the first
@@ -131,11 +132,27 @@ def drift(session: Session, call: RecordedCall, count: Callable[[str], int] | No
     if event is None:
         return None
     i = event.index
-    if count is not None and event.offset > 0 and session.profile.cache.kind in (
-            "automatic", "paged"):
-        head = prev.content_starts[i] - prev.starts[i]
-        kept = min(session.prev_tokens[i], count(prev.segment(i)[:head + event.offset]))
+    new = call.blocks[i] if i < len(call.blocks) else None
+    kept = kept_tokens(session, event, new, count) if count is not None else 0
+    if kept:
         event = event.model_copy(update={"tokens_invalidated": session.prev_tokens[i] - kept
                                          + sum(session.prev_tokens[i + 1:])})
     where = prev.where[i]
-    return event.model_copy(update={"detail": f"{where}: {event.detail}"}), where
+    return event.model_copy(update={"detail": f"{where}: {event.detail}"}), where, kept
+
+
+def kept_tokens(session: Session, event: DriftEvent, new: Block | None,
+                count: Callable[[str], int]) -> int:
+    """Tokens of the changed block before its first difference that the provider still
+    serves from cache: its serialized segment up to there, where the provider caches token
+    prefixes (OpenAI, paged servers) and the block ``new`` keeps its role, kind and name;
+    0 where the provider caches whole blocks (Anthropic)."""
+    prev = session.prev
+    if prev is None or new is None or event.offset <= 0 or \
+            session.profile.cache.kind not in ("automatic", "paged"):
+        return 0
+    i = event.index
+    if header(prev.blocks[i]) != header(new):
+        return 0  # another role or kind: the wire framing differs before the content
+    head = prev.content_starts[i] - prev.starts[i]
+    return min(session.prev_tokens[i], int(count(prev.segment(i)[:head + event.offset])))

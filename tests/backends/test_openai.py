@@ -10,7 +10,7 @@ import pytest
 from ctxkit import UserError
 from ctxkit.backends import OpenAI
 
-from .conftest import agent
+from .conftest import AGENTS_MD, SYSTEM, agent
 from .fakeserver import FakeServer
 
 TOOL_REPLY = {"tool_calls": [{"name": "grep", "arguments": {"pattern": "parse"}}]}
@@ -182,3 +182,51 @@ def test_max_tokens_and_params_reach_the_request(server: FakeServer) -> None:
     r = backend(server, api="responses", max_tokens=55)
     agent(r).run("y")
     assert server.bodies("/v1/responses")[0]["max_output_tokens"] == 55
+
+
+class BuildNote:
+    """A long, cached note whose last line (a build stamp) changes between calls."""
+
+    name = "note"
+
+    def __init__(self) -> None:
+        self.stamp = "2026-12-03"
+
+    def __call__(self, draft, turn):  # type: ignore[no-untyped-def]
+        from ctxkit import Block
+
+        draft.add(Block(layer="note", role="system", key="note", cache="5m",
+                        content=SYSTEM + f"\nBuild {self.stamp}."))
+
+
+@pytest.mark.moves_prefix("the note's last line changes on purpose: a partial-block hit")
+def test_a_partial_block_hit_is_predicted_to_the_token_and_a_real_miss_is_flagged(
+        server: FakeServer) -> None:
+    """OpenAI serves the unchanged start of a changed block (to the 128-token step): the
+    prediction expects it, so the record agrees; when the provider has dropped the prefix
+    (a real miss), the record says so."""
+    from ctxkit import ContextPipeline
+    from ctxkit.layers import History, Prefix
+
+    note = BuildNote()
+    pipe = ContextPipeline(backend(server, model="gpt-4o"), [
+        Prefix(system="You are terse.", project=[("AGENTS.md", AGENTS_MD)]), note, History()])
+    pipe.run("first")
+    note.stamp = "2026-12-04"
+    pipe.run("second")
+    server.openai_cache.seen.clear()  # the provider evicts the prefix: a real miss follows
+    note.stamp = "2026-12-05"
+    pipe.run("third")
+    _, partial, miss = pipe.records
+    assert partial.drift and partial.drift[0].key == "note"
+    note_start = sum(b.tokens for b in partial.blocks[:[b.key for b in partial.blocks
+                                                        ].index("note")])
+    reported = partial.reported.cache_read_tokens  # type: ignore[union-attr]
+    # OpenAI's way: the common token prefix, from 1,024 in 128-token steps, well into the note
+    assert reported % 128 == 0 and reported > note_start + 1000
+    predicted = partial.predicted.cache_read_tokens
+    assert predicted > note_start + 1000 and (predicted - 1024) % 128 == 0
+    assert abs(predicted - reported) <= 128 and partial.disagreement is None
+    assert miss.reported.cache_read_tokens == 0  # type: ignore[union-attr]
+    assert miss.predicted.cache_read_tokens > note_start + 1000
+    assert miss.disagreement and "cache read predicted" in miss.disagreement

@@ -71,6 +71,33 @@ def test_token_prefix_caches_lose_only_the_tokens_after_the_change(proxy: Proxy)
     assert second.usage.prompt_tokens_details.cached_tokens >= system_tokens - 200
 
 
+def test_a_partial_block_hit_on_openai_agrees_and_a_real_miss_disagrees(proxy: Proxy) -> None:
+    """OpenAI reports the cached start of a changed system prompt in 128-token steps: the
+    record predicts it (no disagreement); the same change under another cache key, where
+    the provider has nothing cached, is a disagreement."""
+    client = oai(proxy, default_headers={"x-ctxkit-session": "build"})
+
+    def ask(stamp: str, key: str) -> Any:
+        return client.chat.completions.create(model="gpt-4o", messages=[
+            {"role": "system", "content": SYSTEM + f" Build {stamp}."},
+            {"role": "user", "content": "hi"}], extra_body={"prompt_cache_key": key})
+
+    ask("2026-12-03", "a")
+    reply = ask("2026-12-04", "a")
+    ask("2026-12-05", "b")  # the provider has nothing under this key: a real miss
+    _, partial, miss = proxy.records()
+    reported = reply.usage.prompt_tokens_details.cached_tokens
+    system_tokens = partial.blocks[0].tokens
+    assert partial.drift and reported % 128 == 0 and reported >= system_tokens - 200
+    assert partial.reported.cache_read_tokens == reported  # type: ignore[union-attr]
+    predicted = partial.predicted.cache_read_tokens
+    assert predicted >= 1024 and (predicted - 1024) % 128 == 0
+    assert abs(predicted - reported) <= 128 and partial.disagreement is None
+    assert miss.reported.cache_read_tokens == 0  # type: ignore[union-attr]
+    assert miss.predicted.cache_read_tokens >= 1024
+    assert miss.disagreement and "cache read predicted" in miss.disagreement
+
+
 def test_sessions_are_inferred_by_prefix_or_named_by_header(fake: FakeServer,
                                                             proxy: Proxy) -> None:
     client = ant(proxy)
