@@ -111,3 +111,82 @@ def test_default_layers_take_the_agents_system_prompt_and_tools() -> None:
     (record,) = mw.pipeline.records  # type: ignore[union-attr]
     assert [b.key for b in record.blocks if b.kind == "tool"] == ["tool:grep"]
     assert record.model == "gpt-4o" and record.cost_usd > 0
+
+
+PARSER = '''"""The config parser."""
+
+
+def parse_header(line):
+    """Split a section header such as [server] into its name."""
+    return line.strip()[1:-1]
+'''
+GUIDE = ("# Retry guide\n\nThe retry backoff delay doubles after each failed attempt, "
+         "capped at 30 s.\n")
+
+
+def test_retrieval_and_memory_layers_reach_the_model_through_a_tool_loop(tmp_path: Any) -> None:
+    """A real index (tmp dir) and a real memory store (SQLite + LanceDB on tmp) feed the
+    prompt of a LangChain agent: the retrieved chunk, the user's semantic fact and the
+    recalled episode are in what the model receives, at the first call and in the tool
+    loop's second; the records count their tokens by layer."""
+    pytest.importorskip("lancedb", reason="pip install 'ctxkit[memory]'")
+    from ctxkit.layers import Memory, Recall, Retrieval
+    from ctxkit.memory import HashingEmbedder, MemoryStore, Scope
+    from ctxkit.retrieval import Index
+
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "config.py").write_text(PARSER)
+    (repo / "docs").mkdir()
+    (repo / "docs" / "retry.md").write_text(GUIDE)
+    index = Index(tmp_path / "index", embedder=None, base=str(tmp_path))
+    index.add_paths([repo])
+    store = MemoryStore(f"sqlite:///{tmp_path / 'mem.db'}", vectors=tmp_path / "mem.vectors",
+                        embedder=HashingEmbedder(64))
+    scope = Scope(tenant="acme", user="u1", session="s1")
+    fact = store.write(scope, "The user prefers pytest over unittest", tier="semantic",
+                       source="user")
+    episode = store.write(scope, "Last week the section header parser broke on empty "
+                          "brackets; the fix was a length check", tier="episodic",
+                          source="agent")
+    model = ScriptedChat(script=[
+        AIMessage(content="", tool_calls=[{"name": "grep", "args": {"pattern": "header"},
+                                           "id": "call_1"}], usage_metadata=usage(1500)),
+        AIMessage(content="parse_header splits it", usage_metadata=usage(1600, read=1400))],
+        seen=[])
+    mw = ContextMiddleware([Prefix(system=LONG_SYSTEM, tools=[grep_schema()]),
+                            Memory(store, scope=scope), History(),
+                            Retrieval(index, k=3, min_score=0.0),
+                            Recall(store, scope=scope, k=2)], model="claude-sonnet-4-5")
+    agent = create_agent(model, tools=[grep], middleware=[mw], system_prompt="ignored")
+    try:
+        out = agent.invoke({"messages": [HumanMessage("where is the section header parsed?")]})
+    finally:
+        store.close()
+    assert out["messages"][-1].content == "parse_header splits it"
+    first, second = model.seen
+    for sent in (first, second):  # the tool loop's second call is assembled the same way
+        text = "\n".join(str(m.content) for m in sent)
+        assert "def parse_header(line):" in text  # the retrieved chunk
+        assert "prefers pytest over unittest" in text  # the semantic fact (Memory)
+        assert "broke on empty brackets" in text  # the recalled episode (Recall)
+        assert isinstance(sent[0], SystemMessage) and sent[0].content.startswith(LONG_SYSTEM)
+        assert "prefers pytest" in sent[0].content  # Memory joins the system prompt
+    # the tool result sits right after its call; the turn's evidence comes after both
+    at = next(i for i, m in enumerate(second) if isinstance(m, AIMessage) and m.tool_calls)
+    assert isinstance(second[at + 1], ToolMessage)
+    assert second[at + 1].content == "src/parse.py:3: def header("
+    assert "def parse_header(line):" in str(second[-1].content)
+    records = mw.pipeline.records  # type: ignore[union-attr]
+    assert len(records) == 2
+    for rec in records:
+        for layer in ("retrieval", "memory", "recall"):
+            assert rec.by_layer[layer].total > 0, (layer, rec.by_layer)
+        reads = rec.extras["memory"]["reads"]
+        assert {r["layer"] for r in reads} == {"memory", "recall"}
+        assert fact.id in next(r for r in reads if r["layer"] == "memory")["ids"]
+        assert episode.id in next(r for r in reads if r["layer"] == "recall")["ids"]
+        (search,) = rec.extras["retrieval"]["searches"]
+        assert search["query"] == "where is the section header parsed?"  # the asking turn
+        assert any(h["packed"] and h["ref"].startswith("repo/src/config.py:")
+                   for h in search["hits"])
