@@ -220,3 +220,39 @@ def test_bad_settings_say_what_to_do() -> None:
         ProxyConfig(max_body_bytes=0)
     assert ProxyConfig(upstream="http://127.0.0.1:8000/v1/").upstream_url == \
         "http://127.0.0.1:8000"
+
+
+def test_calls_are_analysed_in_arrival_order_when_a_later_one_answers_first(
+        fake: FakeServer, proxy: Proxy) -> None:
+    """The recorder starts on a request only once its reply's first bytes are out; a call
+    whose reply comes later than the next call's must still be analysed first, or the
+    session would see its prompts out of order (false drift)."""
+    import threading
+
+    from tests.backends.fakeserver import Fault
+
+    client = ant(proxy, default_headers={"x-ctxkit-session": "order"})
+    first = [{"role": "user", "content": "start"}]
+    fake.inject(Fault("stall", after=0, delay=1.5))  # the first stream's events wait
+    streamed: list[Any] = []
+
+    def slow() -> None:
+        with client.messages.stream(model="claude-sonnet-4-5", max_tokens=8,
+                                    system=system_block(), messages=first) as s:
+            streamed.append(s.get_final_message())
+
+    t = threading.Thread(target=slow)
+    t.start()
+    for _ in range(500):
+        if fake.requests:
+            break
+        threading.Event().wait(0.01)
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=8, system=system_block(),
+                           messages=[*first, {"role": "assistant", "content": "ok"},
+                                     {"role": "user", "content": "next"}])
+    t.join(30)
+    assert streamed
+    later_first, earlier = proxy.records()  # recorded as their replies ended
+    assert earlier.extras["stream"] is True and later_first.extras["stream"] is False
+    assert (earlier.index, later_first.index) == (0, 1)
+    assert not earlier.drift and not later_first.drift
