@@ -197,7 +197,15 @@ class RemoteBackend(Backend):
         return delay
 
     def _finish(self, call: Call, raw: dict[str, Any]) -> Response:
-        response = self._parse(raw)
+        try:
+            response = self._parse(raw)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # pydantic's too
+            if self.budget is not None and call.estimate:
+                self.budget.settle(call.estimate, call.estimate)  # spent, as far as we know
+            raise ProviderError(
+                f"{self.provider} answered 200 with a body not in the shape of its API "
+                f"({_reason(exc)}); is base_url a server that speaks the {self.provider} "
+                "API? The body is on this error's .body", status=200, body=raw) from exc
         self._settle(call, response)
         return response
 
@@ -299,3 +307,13 @@ class RemoteBackend(Backend):
             f"{self.provider} stream interrupted after {sent} characters of text "
             f"({acc.describe()}): {err}; the reply is incomplete — call again to retry",
             status=err.status, body=err.body, retryable=True)
+
+
+def _reason(exc: Exception) -> str:
+    """What is wrong, in one line: a pydantic error's first field and message."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "the reply"
+        return f"{where}: {first.get('msg')}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
