@@ -24,6 +24,16 @@ from ._tokens import TokenCounter
 Order = Literal["given", "edges"]
 
 
+def _check_tokens(name: str, value: object) -> None:
+    # bool is an int to Python, and NaN passes every comparison as False: both once built
+    # budgets nobody meant (a NaN window allowed 0 tokens)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{name} must be a whole number of tokens, got {value!r} "
+                        f"({type(value).__name__}); pass an int")
+    if value < 0:
+        raise UserError(f"{name} must be >= 0, got {value}")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Budget:
     """Token budget for one call.
@@ -43,11 +53,15 @@ class Budget:
     def __post_init__(self) -> None:
         for name in ("window", "reserve_output", "max_prompt"):
             v = getattr(self, name)
-            if v is not None and v < 0:
-                raise UserError(f"Budget.{name} must be >= 0, got {v}")
+            if v is not None:
+                _check_tokens(f"Budget.{name}", v)
+        if not isinstance(self.caps, dict):
+            raise UserError(f"Budget.caps must be a dict of layer name to tokens, got "
+                            f"{self.caps!r}; e.g. Budget(caps={{'retrieval': 2000}})")
         for k, v in self.caps.items():
-            if v < 0:
-                raise UserError(f"Budget.caps[{k!r}] must be >= 0, got {v}")
+            if not isinstance(k, str):
+                raise UserError(f"Budget.caps keys are layer names (or cap groups), got {k!r}")
+            _check_tokens(f"Budget.caps[{k!r}]", v)
 
     def available(self, profile: Profile) -> int:
         """Prompt tokens this budget allows under ``profile``."""

@@ -87,3 +87,22 @@ def test_pipeline_never_drops_must_keep_and_never_exceeds(n: int, window: int) -
     assert draft.num_tokens <= window - 200
     assert any(b.key == "system" for b in draft.blocks) and draft.blocks[-1].layer == "turn"
     assert not [b for b in draft.dropped if b.must_keep]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"window": "100000"}, r"Budget\.window must be a whole number of tokens.*'100000' \(str\)"),
+    ({"reserve_output": float("nan")}, r"Budget\.reserve_output must be a whole number.*nan"),
+    ({"max_prompt": 5000.0}, r"Budget\.max_prompt must be .*5000\.0 \(float\); pass an int"),
+    ({"window": True}, r"Budget\.window must be a whole number.*True \(bool\)"),
+    ({"caps": None}, r"Budget\.caps must be a dict of layer name to tokens.*None"),
+    ({"caps": {"retrieval": "500"}}, r"Budget\.caps\['retrieval'\] must be a whole number"),
+    ({"caps": {3: 500}}, r"Budget\.caps keys are layer names.*3"),
+])
+def test_budget_fields_of_the_wrong_type_are_user_errors(kwargs: dict[str, object],
+                                                         message: str) -> None:
+    # each once raised TypeError/AttributeError from a comparison, or (NaN) built a budget
+    # of 0 that failed every call with "the budget allows 0"
+    from ctxkit import UserError
+
+    with pytest.raises(UserError, match=message):
+        Budget(**kwargs)  # type: ignore[arg-type]
