@@ -15,6 +15,7 @@ import inspect
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,7 +336,20 @@ def _tool_output(call: ToolCall, value: Any = None, exc: BaseException | None = 
     if exc is not None:
         return ToolResult(call_id=call.id, name=call.name, is_error=True,
                           content=f"{type(exc).__name__}: {exc}")
-    text = value if isinstance(value, str) else canonical_json(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = canonical_json(value)
+        except (TypeError, ValueError):  # a set, bytes, an object: the tool's bug
+            kind = type(value).__name__
+            warnings.warn(f"tool {call.name!r} returned {kind}, which is neither text nor "
+                          "JSON data; return a str (or dicts, lists, numbers); the model was "
+                          "told the tool failed", RuntimeWarning, stacklevel=2)
+            return ToolResult(call_id=call.id, name=call.name, is_error=True,
+                              content=f"tool {call.name} failed: it returned {kind}, which "
+                                      "cannot be sent as text (a bug in the tool, not in your "
+                                      "arguments)")
     return ToolResult(call_id=call.id, name=call.name, content=_ANSI.sub("", text))
 
 

@@ -97,6 +97,30 @@ def test_tool_errors_and_bad_arguments_go_back_to_the_model() -> None:
     assert res[1].is_error and "bad arguments for boom" in res[1].content
 
 
+def test_a_tool_returning_neither_text_nor_json_warns_its_author() -> None:
+    # once the model got "TypeError: Object of type set is not JSON serializable" as if it
+    # had erred, and the author of the tool heard nothing
+    def tags(path: str) -> str:
+        """Tags of a file."""
+        return {"b", "a"}  # type: ignore[return-value]
+
+    def data(path: str) -> str:
+        """Structured data is fine: it goes to the model as canonical JSON."""
+        return {"path": path, "sizes": [1, 2]}  # type: ignore[return-value]
+
+    pipe = ContextPipeline(
+        backend=ScriptedBackend([
+            {"tool_calls": [{"id": "1", "name": "tags", "arguments": {"path": "x"}},
+                            {"id": "2", "name": "data", "arguments": {"path": "x"}}]}, "ok"]),
+        layers=[Prefix(system="s", tools=[tags, data]), History()])
+    with pytest.warns(RuntimeWarning, match=r"tool 'tags' returned set.*return a str"):
+        pipe.run("go")
+    res = [b for b in pipe.session.transcript if b.kind == "tool_result"]
+    assert res[0].is_error and "TypeError" not in res[0].content
+    assert "tags failed" in res[0].content and "not in your arguments" in res[0].content
+    assert not res[1].is_error and res[1].content == '{"path":"x","sizes":[1,2]}'
+
+
 def test_unknown_tools_are_handed_back_then_continued_with_results() -> None:
     search = {"name": "web_search", "description": "Search the web.",
               "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}
