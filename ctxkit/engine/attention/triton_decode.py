@@ -87,11 +87,24 @@ def _decode_reduce_kernel(o_ptr, lse_ptr, out_ptr, s_ob, s_oh, s_os, s_outb, s_o
     tl.store(out_ptr + b * s_outb + h * s_outh + d, out.to(out_ptr.dtype.element_ty))
 
 
+def launch_settings(num_splits: int, block_size: int) -> tuple[int, int, int]:
+    """(keys per tile, warps, pipeline stages) of the split kernel.
+
+    Measured on the H200 at the 256-request load's contexts
+    (``bench/results/2026-12-05-step-probe-1b``): three stages beat two at every batch
+    probed (32 sequences: 38 vs 58 us; 128: 97 vs 97; 256: 168 vs 169), and 128 keys per
+    tile beat 64 once one program takes a whole context (one split; 128 sequences: 92 vs
+    97 us; 256: 165 vs 168) but lose with several splits (32 sequences: 92 vs 38 us).
+    """
+    block_n = 128 if num_splits == 1 else 64
+    return max(block_n, block_size), 4, 3
+
+
 def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
                  block_tables: torch.Tensor, context_lens: torch.Tensor, scale: float,
                  num_splits: int, out: torch.Tensor | None = None, *,
-                 block_n: int | None = None, num_warps: int = 4, num_stages: int = 2
-                 ) -> torch.Tensor:
+                 block_n: int | None = None, num_warps: int | None = None,
+                 num_stages: int | None = None) -> torch.Tensor:
     """Decode attention.
 
     Args:
@@ -101,8 +114,8 @@ def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
         context_lens: [B] int32 (0 gives a zero output: padded CUDA-graph rows).
         num_splits: KV splits per sequence (fixed per captured graph).
         block_n, num_warps, num_stages: the split kernel's launch settings (keys per
-            tile, a power of two >= 16; default max(64, block size));
-            ``bench/engine_step_probe.py`` sweeps them.
+            tile: a power of two >= 16); each left None comes from
+            ``launch_settings``. ``bench/engine_step_probe.py`` sweeps them.
 
     Returns:
         [B, H, D] in q's dtype (``out`` when given).
@@ -120,8 +133,10 @@ def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
         # partial outputs [B, H, S, D]; lse shares its index math: [B, H, S] = offsets / D
         partial = torch.empty((b, h, num_splits, d), dtype=torch.float32, device=q.device)
         lse = torch.empty((b, h, num_splits), dtype=torch.float32, device=q.device)
-    if block_n is None:
-        block_n = 64 if bs <= 64 else bs
+    tuned = launch_settings(num_splits, bs)
+    block_n = tuned[0] if block_n is None else block_n
+    num_warps = tuned[1] if num_warps is None else num_warps
+    num_stages = tuned[2] if num_stages is None else num_stages
     _decode_split_kernel[(b, kv, num_splits)](
         q, k_cache, v_cache, block_tables, context_lens, partial, lse, scale,
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
