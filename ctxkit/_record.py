@@ -187,7 +187,9 @@ def load_trace(path: str | os.PathLike[str], *, max_bytes: int = MAX_TRACE_BYTES
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise StoreError(f"{p} grew past {max_bytes:,} bytes while being read")
-    lines = data.split(b"\n")  # decoded line by line: a bad byte is one bad line
+    # decoded line by line: a bad byte is one bad line; a Windows editor's byte order mark
+    # before the first record is no part of it
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
     cut = lines[-1]  # after the last newline: "" when the file ends with one
     records: list[CallRecord] = []
     model: type[BaseModel] = CallRecord if with_blocks else _summary_model()

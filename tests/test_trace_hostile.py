@@ -188,3 +188,12 @@ def test_a_newer_schema_is_refused_however_its_version_is_spelled(tmp_path: Path
     _edited(path, lambda rec: rec.update(schema_version=version))
     with pytest.raises(StoreError, match=r"run.jsonl:1 .*schema_version 2; this ctxkit"):
         load_trace(path)
+
+
+def test_a_byte_order_mark_at_the_start_is_read_past(tmp_path: Path) -> None:
+    # a trace re-saved by a Windows editor starts with one; the first record was refused
+    path = _trace(tmp_path)
+    records = load_trace(path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert [r.call_id for r in load_trace(path)] == [r.call_id for r in records]
+    assert len(load_trace(path, with_blocks=False)) == 2

@@ -23,6 +23,7 @@ from .._errors import UserError
 
 MAX_BYTES = 2 << 30  # 2 GiB: far above any real log, far below exhausting memory
 MAX_LINE_BYTES = 256 << 20
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: Windows tools start files with it
 
 Progress = Callable[[int], None]  # called with the bytes read so far in this file
 
@@ -84,7 +85,7 @@ def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
     if len(data) > max_bytes:
         raise UserError(f"{path}: grew past the {max_bytes:,}-byte cap while being read")
     try:
-        return data.decode("utf-8")
+        return data.removeprefix(BOM).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
@@ -103,6 +104,8 @@ def iter_lines(path: Path, max_bytes: int = MAX_BYTES, progress: Progress | None
                                 "ctxkit audit reads JSONL lines up to that size")
             if progress is not None:
                 progress(done)
+            if n == 1:
+                raw = raw.removeprefix(BOM)
             if not raw.strip():
                 continue
             try:
@@ -128,8 +131,10 @@ def loads(text: str, where: str) -> Any:
 def first_char(path: Path, max_bytes: int = MAX_BYTES) -> str:
     """The first non-space character of a regular file ('' when empty)."""
     with open_regular(path, max_bytes) as fh:
-        while chunk := fh.read(4096):
+        chunk = fh.read(4096).removeprefix(BOM)
+        while chunk:
             s = chunk.lstrip()
             if s:
                 return chr(s[0])
+            chunk = fh.read(4096)
     return ""

@@ -121,3 +121,18 @@ def test_lines_of_no_known_shape_name_the_file_and_a_trace_points_to_report(
         audit([trace])
     with pytest.raises(UserError, match=r"run\.jsonl: .*ctxkit report"):
         audit([trace], fmt="openai")
+
+
+def test_a_byte_order_mark_at_the_start_is_read_past(tmp_path: Path) -> None:
+    # Windows tools (PowerShell's Out-File, Notepad) write one; json.loads refused it
+    req = {"model": "gpt-4.1", "messages": [{"role": "system", "content": S.SYSTEM},
+                                            {"role": "user", "content": S.TASK}]}
+    plain = S.write(tmp_path / "plain.jsonl", [req, req], jsonl=True)
+    for name, data in (("bom.jsonl", plain.read_bytes()),
+                       ("bom.json", json.dumps({"messages": req["messages"]}).encode())):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + data)
+        totals = audit([path]).to_dict()["totals"]
+        assert totals["calls"] == (2 if name.endswith("l") else 1)
+    with_bom = audit([tmp_path / "bom.jsonl"]).to_dict()["totals"]
+    assert with_bom["input_tokens"] == audit([plain]).to_dict()["totals"]["input_tokens"]
