@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -82,8 +83,14 @@ def run(args: argparse.Namespace) -> int:
                         "CTXKIT_MEMORY_URL")
     if args.url.startswith("sqlite:///") and not os.path.exists(_sqlite_path(args.url)):
         raise UserError(f"no memory store at {_sqlite_path(args.url)}; check --url")
+    from sqlalchemy.exc import DatabaseError
+
     scope = Scope(tenant=args.tenant, user=args.user)
-    store = MemoryStore(args.url, vectors=args.vectors)
+    try:
+        store = MemoryStore(args.url, vectors=args.vectors)
+    except DatabaseError as exc:  # e.g. a file that is not SQLite: opened, never written
+        raise UserError(f"{args.url} is not a memory store ({getattr(exc, 'orig', exc)}); "
+                        "check --url") from None
     try:
         return _COMMANDS[cmd](store, scope, args)
     finally:
@@ -131,10 +138,14 @@ def _audit(store: Any, scope: Any, args: argparse.Namespace) -> int:
 
 
 def _revoke(store: Any, scope: Any, args: argparse.Namespace) -> int:
+    since, until = _time(args.since), _time(args.until)
+    if since is not None and until is not None and since > until:
+        raise UserError(f"--since is after --until ({args.since} > {args.until}), so no "
+                        "record is in that window; swap them")
     ids = [_resolve(store, scope, i) for i in args.ids] or None
     done = store.revoke(scope, ids, source=args.source, source_ref=args.source_ref,
-                        session=args.session, since=_time(args.since),
-                        until=_time(args.until), reason=args.reason, by=args.by)
+                        session=args.session, since=since, until=until, reason=args.reason,
+                        by=args.by)
     if args.json:
         print(json.dumps({"revoked": done}))
     else:
@@ -155,9 +166,14 @@ def _time(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):  # NaN matches no record and says nothing
+            raise UserError(f"{value!r} is not a finite time; use unix seconds or ISO 8601 "
+                            "(2026-11-28T09:00)")
+        return seconds
     try:
         dt = datetime.fromisoformat(value)
     except ValueError as exc:

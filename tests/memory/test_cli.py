@@ -95,3 +95,26 @@ def test_add_arguments_wires_into_a_parent_parser(filled, capsys):
                               "u1", good.id])
     assert args.func is run and args.func(args) == 0
     assert "prefers pytest" in capsys.readouterr().out
+
+
+def test_a_file_that_is_no_store_and_times_that_match_nothing_are_refused(filled, capsys,
+                                                                          tmp_path):
+    # a non-database file once ended in a SQLAlchemy traceback; --since nan and a window
+    # whose start is after its end revoked nothing and said "revoked 0 record(s)"
+    url, good, bad = filled
+    junk = tmp_path / "notes.db"
+    junk.write_text("these are my notes, not a database\n")
+    code, _, err = _cli(capsys, "list", "--url", f"sqlite:///{junk}", "--tenant", "a",
+                        "--user", "b")
+    assert code == 1 and "is not a memory store" in err and "Traceback" not in err
+    assert junk.read_text() == "these are my notes, not a database\n"
+    base = ["revoke", "--url", url, "--tenant", "acme", "--user", "u1", "--reason", "x"]
+    for window, message in ((["--since", "nan"], "not a finite time"),
+                            (["--until", "1e400"], "not a finite time"),
+                            (["--since", "2026-12-01", "--until", "2026-11-01"],
+                             "--since is after --until")):
+        code, _, err = _cli(capsys, *base, *window)
+        assert code == 1 and message in err, err
+    code, out, _ = _cli(capsys, "list", "--url", url, "--tenant", "acme", "--user", "u1",
+                        "--json")
+    assert {json.loads(line)["state"] for line in out.splitlines()} == {"live"}
