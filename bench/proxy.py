@@ -8,7 +8,8 @@ path. For each request body size we time, over ``--n`` alternating requests:
   * JSON: request sent -> whole reply read;
   * SSE first byte: request sent -> first body byte of the stream read.
 The figure is the p50 of (via proxy) minus the p50 of (direct). Goal (issue 15): <= 2 ms.
-The proxy records every call (its analysis runs on its own thread, off the reply's path).
+The proxy records every call (its analysis runs on its own thread, and starts on a
+request only once the reply's first bytes are out).
 
     python bench/proxy.py [--n 400] [--sizes 2000,200000] [--json]
 """
