@@ -197,3 +197,20 @@ def test_a_byte_order_mark_at_the_start_is_read_past(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert [r.call_id for r in load_trace(path)] == [r.call_id for r in records]
     assert len(load_trace(path, with_blocks=False)) == 2
+
+
+def test_a_trace_given_twice_is_counted_once(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # `ctxkit report run.jsonl run*.jsonl` (or a copy of the trace) once doubled every figure
+    path = _trace(tmp_path, calls=3)
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    assert main(["report", str(path), "--format", "json"]) == 0
+    once = json.loads(capsys.readouterr().out)
+    assert main(["report", str(path), str(tmp_path / "." / "run.jsonl"), str(copy),
+                 "--format", "json"]) == 0
+    cap = capsys.readouterr()
+    twice = json.loads(cap.out)
+    assert twice["calls"] == once["calls"] == 3
+    assert twice["input_tokens"] == once["input_tokens"]
+    assert "6 records appear more than once" in cap.err and "counted once" in cap.err

@@ -65,6 +65,17 @@ def load(paths: list[str], session: str | None = None) -> Report:
             records += load_trace(p, with_blocks=False)  # reports need no per-block lists
         for w in caught:  # a cut-off last line: say so, report the rest
             print(f"ctxkit report: warning: {safe(str(w.message))}", file=sys.stderr)
+    seen: set[str] = set()
+    unique = []
+    for r in records:
+        if r.call_id not in seen:
+            seen.add(r.call_id)
+            unique.append(r)
+    if len(unique) < len(records):  # a trace named twice (a glob), or a copy of one
+        print(f"ctxkit report: warning: {len(records) - len(unique)} records appear more than "
+              "once (the same call_id: a trace given twice, or a copy of one); each call is "
+              "counted once", file=sys.stderr)
+        records = unique
     if session is not None:
         known = list(dict.fromkeys(r.session_id for r in records))
         records = [r for r in records if r.session_id == session]
