@@ -126,6 +126,24 @@ def test_demo_refuses_a_non_empty_workdir(tmp_path: Path, offline: None,
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.parametrize("flag", ["--trace", "--html"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_session(
+        tmp_path: Path, offline: None, capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    # --trace once failed with a FileNotFoundError traceback in the first model call, and
+    # --html at the very end, after the whole session had run
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    paths = {"--trace": str(tmp_path / "t.jsonl"), "--html": str(tmp_path / "r.html")}
+    paths[flag] = str(blocker / "out")  # a directory that is a file: cannot be created
+    rc = main(["demo", "--workdir", str(tmp_path / "work"), "--trace", paths["--trace"],
+               "--html", paths["--html"]])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert f"cannot write {flag} {blocker / 'out'}" in err and "Traceback" not in err
+    assert "turn 1" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_stand_in_refuses_to_pretend_when_the_repo_is_already_fixed(tmp_path: Path) -> None:
     repo = _copy_sample(tmp_path / "repo")
     parser = repo / "textstats" / "parser.py"

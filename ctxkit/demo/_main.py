@@ -127,13 +127,20 @@ def run(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("pytest") is None:  # the agent's run_tests tool needs it
         raise MissingExtraError("demo", "pytest")
+    for flag, out in (("--html", args.html), ("--trace", args.trace)):
+        _check_writable(flag, Path(out))  # before the session, not after it
     console = PipeConsole()  # piped: tables as wide as their figures need, never cut
     kind = choose_backend(args)
     backend, agent = make_backend(
         kind, args.model, narrate=lambda text: console.print(f"  [italic]{escape(text)}[/italic]"))
     workdir, tmp = prepare_workdir(args.workdir)
     trace = Path(args.trace)
-    trace.unlink(missing_ok=True)  # one demo, one trace: Trace appends
+    try:  # one demo, one trace (Trace appends); opened now, so a path that cannot be
+        trace.parent.mkdir(parents=True, exist_ok=True)  # written fails before any call
+        trace.write_bytes(b"")
+    except OSError as exc:
+        raise UserError(f"cannot write --trace {trace} ({exc.strerror}); pass another "
+                        "path") from None
     if agent is not None:
         who = ("[bold yellow]The model is a scripted stand-in[/bold yellow] "
                "(ctxkit.testing.FunctionBackend playing ctxkit/demo/_agent.py): its moves are "
@@ -186,6 +193,19 @@ def run(args: argparse.Namespace) -> int:
         pipe.close()
     _finish(console, pipe, args, workdir, trace, tmp)
     return rc
+
+
+def _check_writable(flag: str, path: Path) -> None:
+    """Refuse an output path the demo could not write, before the session and creating
+    nothing (the trace is appended from the first call on, the HTML page written last)."""
+    if path.is_dir():
+        raise UserError(f"cannot write {flag} {path}: it is a directory; pass a file path")
+    parent = path.parent
+    while not parent.exists():  # the directory the demo would create the rest under
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(path if path.exists() else parent, os.W_OK):
+        raise UserError(f"cannot write {flag} {path}: {parent} is not a writable directory; "
+                        "pass another path")
 
 
 def _finish(console: Any, pipe: ContextPipeline, args: argparse.Namespace, workdir: Path,
