@@ -92,10 +92,14 @@ def launch_settings(num_splits: int, block_size: int) -> tuple[int, int, int]:
 
     Measured on the H200 at the 256-request load's contexts
     (``bench/results/2026-12-05-step-probe-1b``): three stages beat two at every batch
-    probed (32 sequences: 38 vs 58 us; 128: 97 vs 97; 256: 168 vs 169), and 128 keys per
-    tile beat 64 once one program takes a whole context (one split; 128 sequences: 92 vs
-    97 us; 256: 165 vs 168) but lose with several splits (32 sequences: 92 vs 38 us).
+    probed (32 sequences, 2 splits: 38 vs 58 us; 128: 97 vs 97; 256: 168 vs 169), and
+    128 keys per tile beat 64 once one program takes a whole context (one split; 128
+    sequences: 92 vs 97 us; 256: 165 vs 168) but lose with several splits (32
+    sequences: 92 vs 38 us). More than two splits (batches under 17, batch 1 among
+    them) were not probed and keep the earlier (64, 4 warps, 2 stages).
     """
+    if num_splits > 2:
+        return max(64, block_size), 4, 2
     block_n = 128 if num_splits == 1 else 64
     return max(block_n, block_size), 4, 3
 
