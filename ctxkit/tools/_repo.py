@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import sys
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+
+import regex
 
 from ._files import is_inside, iter_lines, open_regular, walk_files
 from ._proc import CommandRefused, canonical_output, check_command, run_process, scrubbed_env
@@ -62,13 +64,16 @@ class RepoTools:
             works here, True to require it, False never.
         allow_env: environment variable names commands may see beyond the allowlist
             (PATH, HOME, locale...), e.g. ``["PIP_INDEX_URL"]``.
+        grep_timeout: seconds one ``grep`` may spend matching before it is stopped (a
+            pattern such as ``(a|aa)+$`` can backtrack for minutes on one line).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, test_timeout: float = 120.0,
                  test_status: Callable[[str], AbstractContextManager[Any]] | None = None,
                  on_call: Callable[[str, dict[str, Any], str, bool], None] | None = None,
                  load_plugins: bool = False, sandbox: bool | str = "auto",
-                 allow_env: tuple[str, ...] | list[str] = ()) -> None:
+                 allow_env: tuple[str, ...] | list[str] = (),
+                 grep_timeout: float = 10.0) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise ToolError(f"{self.root} is not a directory")
@@ -77,6 +82,7 @@ class RepoTools:
         self.on_call = on_call
         self.load_plugins = load_plugins
         self.allow_env = tuple(allow_env)
+        self.grep_timeout = grep_timeout
         if sandbox not in ("auto", True, False):
             raise ToolError(f"sandbox={sandbox!r}: pass 'auto', True or False")
         if sandbox is True and bwrap_path() is None:
@@ -208,16 +214,23 @@ class RepoTools:
         """
         def work() -> str:
             try:
-                rx = re.compile(pattern)
-            except re.error as exc:
+                rx = regex.compile(pattern)  # re's syntax; matching can be stopped
+            except regex.error as exc:
                 raise ToolError(f"bad regular expression {pattern!r}: {exc}; escape special "
                                 "characters such as ( [ . with a backslash") from exc
             hits: list[str] = []
+            deadline = time.monotonic() + self.grep_timeout
             for f in self._files(self._resolve(path)):
                 rel = self._rel(f)
                 if glob and not (fnmatch.fnmatch(rel, glob) or fnmatch.fnmatch(f.name, glob)):
                     continue
-                hits += _grep_file(f, rel, rx)
+                try:
+                    hits += _grep_file(f, rel, rx, deadline)
+                except TimeoutError:
+                    raise ToolError(
+                        f"{pattern!r} was still matching after {self.grep_timeout:g} s (at "
+                        f"{rel}): it backtracks too much, as nested repeats like (a+)+ or "
+                        "(a|aa)+ do; use a simpler pattern, or narrow path and glob") from None
             extra = len(hits) - MAX_GREP
             out = "\n".join(hits[:MAX_GREP]) or f"no match for {pattern!r}"
             return out + (f"\n... {extra} more matches; narrow the pattern" if extra > 0 else "")
@@ -364,9 +377,13 @@ def _encoded(text: str, what: str) -> bytes:
                         "the whole emoji rather than half of its escape") from None
 
 
-def _grep_file(f: Path, rel: str, rx: re.Pattern[str]) -> list[str]:
+def _grep_file(f: Path, rel: str, rx: Any, deadline: float) -> list[str]:
     """``rel:line: text`` for each line of ``f`` that matches; none for a file that is not
-    UTF-8 text, too large, or no longer a regular file."""
+    UTF-8 text, too large, or no longer a regular file.
+
+    Raises:
+        TimeoutError: matching ran past ``deadline`` (``time.monotonic()``).
+    """
     fh = open_regular(f)
     if fh is None:
         return []
@@ -376,7 +393,7 @@ def _grep_file(f: Path, rel: str, rx: re.Pattern[str]) -> list[str]:
             return []
         try:
             for n, line in enumerate(iter_lines(fh, MAX_LINE_CHARS, strict=True), 1):
-                if rx.search(line):
+                if rx.search(line, timeout=max(0.001, deadline - time.monotonic())):
                     text = line.strip()
                     if len(text) > MAX_GREP_LINE:
                         text = text[:MAX_GREP_LINE] + "..."

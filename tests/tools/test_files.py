@@ -117,3 +117,15 @@ def test_reading_past_the_end_says_how_long_the_file_is(tools: RepoTools) -> Non
     assert "empty" not in out and "2 lines" in out
     assert "2 lines" in tools.read_file("pkg/core.py", start_line=2, end_line=1)
     assert tools.read_file("pkg/__init__.py") == "(empty file)"
+
+
+def test_a_pattern_that_backtracks_for_ever_is_stopped(repo: Path) -> None:
+    # (a|aa)+$ on 40 a's takes Python's re minutes (it doubles every few characters); the
+    # grep tool once held the agent's loop for that long
+    (repo / "long.txt").write_text("a" * 40 + "!\nfine\n")
+    tools = RepoTools(repo, sandbox=False, grep_timeout=1.0)
+    ok, err, _ = finishes(lambda: tools.grep(r"(a|aa)+$"), 30)
+    assert ok, "grep did not stop"
+    assert isinstance(err, ToolError) and "backtrack" in str(err) and "1 s" in str(err)
+    assert tools.grep("fine") == "long.txt:2: fine"
+    assert tools.grep(r"lines\[0\]|return (\d+)") == "pkg/core.py:2: return 42"
