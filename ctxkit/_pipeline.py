@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ._assembly import (
     Prepared,
     arun_layers,
@@ -128,14 +130,14 @@ class ContextPipeline:
     def run(self, message: str | None = None, *, tool_results: Sequence[ToolResult] = (),
             max_steps: int | None = None) -> Response:
         """Make the call(s) for one user turn and return the final reply."""
-        gen = self._loop(message, list(tool_results), max_steps or self.max_steps)
+        gen = self._loop(message, _tool_results(tool_results), max_steps or self.max_steps)
         return _drive_sync(gen, self.backend)
 
     async def arun(self, message: str | None = None, *,
                    tool_results: Sequence[ToolResult] = (),
                    max_steps: int | None = None) -> Response:
         """Async ``run``: same decisions, awaited backend and tools."""
-        gen = self._loop(message, list(tool_results), max_steps or self.max_steps)
+        gen = self._loop(message, _tool_results(tool_results), max_steps or self.max_steps)
         return await _drive_async(gen, self.backend)
 
     def assemble(self, message: str | None = None, *,
@@ -146,7 +148,7 @@ class ContextPipeline:
                           num_turns=self.session.num_turns,
                           pending_calls=dict(self.session.pending_calls),
                           rewrites=list(self.session.rewrites))
-        self._accept_results(session, message, list(tool_results))
+        self._accept_results(session, message, _tool_results(tool_results))
         turn = Turn(index=session.num_turns, step=0, message=message, session=session,
                     dry_run=True)
         draft = self._finish(run_layers(self.layers, self._new_draft(), turn), turn, message)
@@ -256,17 +258,21 @@ class ContextPipeline:
         if message is not None and not isinstance(message, str):
             raise UserError(f"message must be str, got {type(message).__name__}")
         pending = dict(session.pending_calls)
-        for r in results:
-            if r.call_id not in pending:
-                raise UserError(f"tool result for unknown call {r.call_id!r}; pending calls: "
-                                f"{sorted(pending) or 'none'}")
+        accepted: list[ToolResult] = []
+        for r in results:  # all checked before any enters the history: a refused batch
+            if r.call_id not in pending:  # leaves the session as it was
+                again = any(a.call_id == r.call_id for a in accepted)
+                raise UserError(f"tool result for {'the same' if again else 'unknown'} call "
+                                f"{r.call_id!r}{' twice' if again else ''}; pending calls: "
+                                f"{sorted(session.pending_calls) or 'none'}")
             call = pending.pop(r.call_id)
-            if r.name is None:
-                r = r.model_copy(update={"name": call.name})
-            session.transcript.append(_result_block(self._canonical(r, session)))
+            accepted.append(r if r.name is not None else
+                            r.model_copy(update={"name": call.name}))
         if pending:
             raise UserError(f"calls {sorted(pending)} still need results; pass them as "
                             "run(tool_results=[ToolResult(call_id=..., content=...)])")
+        for r in accepted:
+            session.transcript.append(_result_block(self._canonical(r, session)))
         session.pending_calls = {}
 
     def _canonical(self, r: ToolResult, session: Session) -> ToolResult:
@@ -318,6 +324,32 @@ class ContextPipeline:
             self.trace.append(record)
         publish(prep.draft, record)
         return record
+
+
+def _tool_results(results: Any) -> list[ToolResult]:
+    """``run``'s ``tool_results`` as ToolResults: dicts in its shape are validated into one;
+    anything else is a UserError saying what to pass."""
+    if results is None:
+        return []
+    if isinstance(results, (ToolResult, dict, str, bytes)):
+        raise UserError(f"tool_results must be a list of ToolResult, got one "
+                        f"{type(results).__name__}; pass tool_results=[...]")
+    out = []
+    for i, r in enumerate(results):
+        if isinstance(r, dict):
+            try:
+                r = ToolResult.model_validate(r)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise UserError(f"tool_results[{i}] is not a ToolResult ({where}: "
+                                f"{first['msg']}); pass ToolResult(call_id=..., content=str) "
+                                "or a dict of those fields") from None
+        if not isinstance(r, ToolResult):
+            raise UserError(f"tool_results[{i}] is a {type(r).__name__}, not a ToolResult; "
+                            "pass ToolResult(call_id=..., content=...)")
+        out.append(r)
+    return out
 
 
 def _user_block(turn: int, text: str, layer: str = "history") -> Block:

@@ -139,6 +139,39 @@ def test_unknown_tools_are_handed_back_then_continued_with_results() -> None:
     assert (last.kind, last.name, last.content) == ("tool_result", "web_search", "3 hits")
 
 
+def test_bad_tool_results_are_refused_whole_and_leave_the_session_as_it_was() -> None:
+    # a refused batch once left its first results in the history, so the corrected retry
+    # sent the model each of them twice; dicts and a bare ToolResult raised AttributeError
+    search = {"name": "web_search", "description": "Search the web.",
+              "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}
+    pipe = ContextPipeline(
+        backend=ScriptedBackend([{"tool_calls": [
+            {"id": "w1", "name": "web_search", "arguments": {"q": "a"}},
+            {"id": "w2", "name": "web_search", "arguments": {"q": "b"}}]}, "found it"]),
+        layers=[Prefix(system="s", tools=[search]), History()])
+    pipe.run("search")
+    before = list(pipe.session.transcript)
+    with pytest.raises(UserError, match="unknown call 'w9'"):
+        pipe.run(tool_results=[ToolResult(call_id="w1", content="1"),
+                               ToolResult(call_id="w9", content="?")])
+    with pytest.raises(UserError, match="w2.* still need results"):
+        pipe.run(tool_results=[ToolResult(call_id="w1", content="1")])
+    with pytest.raises(UserError, match="twice"):
+        pipe.run(tool_results=[ToolResult(call_id="w1", content="1"),
+                               ToolResult(call_id="w1", content="1")])
+    with pytest.raises(UserError, match="a list of ToolResult"):
+        pipe.run(tool_results=ToolResult(call_id="w1", content="1"))  # type: ignore[arg-type]
+    with pytest.raises(UserError, match=r"tool_results\[0\].*content"):
+        pipe.run(tool_results=[{"call_id": "w1", "content": 5}])  # type: ignore[list-item]
+    assert pipe.session.transcript == before and set(pipe.session.pending_calls) == {"w1", "w2"}
+    # dicts in ToolResult's shape are taken as ToolResults
+    reply = pipe.run(tool_results=[{"call_id": "w1", "content": "1 hit"},  # type: ignore[list-item]
+                                   ToolResult(call_id="w2", content="2 hits")])
+    assert reply.text == "found it"
+    results = [b.content for b in pipe.session.transcript if b.kind == "tool_result"]
+    assert results == ["1 hit", "2 hits"]
+
+
 def test_max_steps_hands_the_loop_back() -> None:
     loop = [{"tool_calls": [{"id": f"c{i}", "name": "grep", "arguments": {"pattern": "x"}}]}
             for i in range(5)]
