@@ -102,8 +102,7 @@ class ContextPipeline:
         if not isinstance(backend, Backend):
             raise UserError(f"backend must be a ctxkit Backend, got {type(backend).__name__}; "
                             "see ctxkit.backends or ctxkit.testing.ScriptedBackend")
-        if max_steps < 1:
-            raise UserError("max_steps must be >= 1")
+        _check_steps(max_steps)
         self.backend = backend
         if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
             raise UserError(f"layers must be a list of layers, got {type(layers).__name__}")
@@ -130,14 +129,16 @@ class ContextPipeline:
     def run(self, message: str | None = None, *, tool_results: Sequence[ToolResult] = (),
             max_steps: int | None = None) -> Response:
         """Make the call(s) for one user turn and return the final reply."""
-        gen = self._loop(message, _tool_results(tool_results), max_steps or self.max_steps)
+        steps = self.max_steps if max_steps is None else _check_steps(max_steps)
+        gen = self._loop(message, _tool_results(tool_results), steps)
         return _drive_sync(gen, self.backend)
 
     async def arun(self, message: str | None = None, *,
                    tool_results: Sequence[ToolResult] = (),
                    max_steps: int | None = None) -> Response:
         """Async ``run``: same decisions, awaited backend and tools."""
-        gen = self._loop(message, _tool_results(tool_results), max_steps or self.max_steps)
+        steps = self.max_steps if max_steps is None else _check_steps(max_steps)
+        gen = self._loop(message, _tool_results(tool_results), steps)
         return await _drive_async(gen, self.backend)
 
     def assemble(self, message: str | None = None, *,
@@ -324,6 +325,13 @@ class ContextPipeline:
             self.trace.append(record)
         publish(prep.draft, record)
         return record
+
+
+def _check_steps(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"max_steps must be a whole number >= 1 (model calls per run), got "
+                        f"{value!r}")
+    return value
 
 
 def _tool_results(results: Any) -> list[ToolResult]:

@@ -52,7 +52,8 @@ def child(parent: ContextPipeline, task: str, *, layers: Sequence[Any] | None,
                           budget=parent.budget, packer=parent.packer,
                           trace=parent.trace.path if parent.trace is not None else None,
                           session_id=f"{parent.session.id}/sub{index}",
-                          max_steps=max_steps or parent.max_steps, clock=parent.clock,
+                          max_steps=parent.max_steps if max_steps is None else max_steps,
+                          clock=parent.clock,
                           canonical=parent.canonical)
     if sub.backend is parent.backend:
         # one provider cache: the child's calls can read the prefix the parent cached

@@ -172,6 +172,20 @@ def test_bad_tool_results_are_refused_whole_and_leave_the_session_as_it_was() ->
     assert results == ["1 hit", "2 hits"]
 
 
+@pytest.mark.parametrize("bad", [0, -1, "3", 2.5, float("nan"), None, True])
+def test_max_steps_must_be_a_whole_number_of_calls(bad: object) -> None:
+    # run(max_steps=0) once fell back to the default 8, -1 acted as 1, NaN never stopped
+    # the tool loop, and "3" or None raised TypeError from a comparison
+    with pytest.raises(UserError, match=r"max_steps must be a whole number >= 1"):
+        make_pipe(["a"], max_steps=bad)
+    if bad is None:  # run(max_steps=None) means the pipeline's
+        return
+    pipe = make_pipe(["a"])
+    with pytest.raises(UserError, match=r"max_steps must be a whole number >= 1"):
+        pipe.run("q", max_steps=bad)  # type: ignore[arg-type]
+    assert pipe.records == [] and pipe.session.transcript == []
+
+
 def test_max_steps_hands_the_loop_back() -> None:
     loop = [{"tool_calls": [{"id": f"c{i}", "name": "grep", "arguments": {"pattern": "x"}}]}
             for i in range(5)]
