@@ -16,6 +16,9 @@ one user's records), and measures:
   Also in the same run, on the same files: the SQL path (``search_cache_mb=0``: BM25 in
   SQL, cosine in LanceDB, as every search ran before the per-scope snapshots), with the
   ratio; and the cold cost of building a scope's snapshot (its first search).
+* **recall**: p50/p95 of ``store.recall`` (what the ``Recall`` layer runs: the question's
+  parts searched and fused, dated hits boosted, the best expanded along links) on the
+  same queries.
 * ``--one-user``: the worst case, every record in a single user's scope.
 
 The embedder is the deterministic hashing embedder (dim 384, like MiniLM) so the numbers
@@ -125,7 +128,7 @@ def measure(store: MemoryStore, old: MemoryStore, emb: HashingEmbedder, sc: list
         t = time.perf_counter()
         store.search(s, "deploy", k=10)
         cold.append((time.perf_counter() - t) * 1e3)
-    lat, old_lat, base_lat, sizes = [], [], [], []
+    lat, old_lat, base_lat, sizes, rec_lat = [], [], [], [], []
     same = 0
     for _ in range(queries):
         scope = sc[r.randrange(len(sc))]
@@ -138,6 +141,9 @@ def measure(store: MemoryStore, old: MemoryStore, emb: HashingEmbedder, sc: list
         old_lat.append((time.perf_counter() - t) * 1e3)
         same += [h.record.id for h in hits] == [h.record.id for h in old_hits]
         t = time.perf_counter()
+        store.recall(scope, q, k=10)  # what the Recall layer runs: parts, fusion, links
+        rec_lat.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
         qv = emb.embed([q])[0]
         mat = by_scope[(scope.tenant, scope.user)]
         sims = mat @ qv
@@ -149,6 +155,8 @@ def measure(store: MemoryStore, old: MemoryStore, emb: HashingEmbedder, sc: list
     out.update(search_p50_ms=round(pct(lat, 50), 2), search_p95_ms=round(pct(lat, 95), 2),
                sql_path_p50_ms=round(pct(old_lat, 50), 2),
                sql_path_p95_ms=round(pct(old_lat, 95), 2),
+               recall_p50_ms=round(pct(rec_lat, 50), 2),
+               recall_p95_ms=round(pct(rec_lat, 95), 2),
                snapshot_build_ms=round(statistics.median(cold), 1),
                same_top10=f"{same}/{queries}",
                numpy_p50_ms=round(pct(base_lat, 50), 3), numpy_p95_ms=round(pct(base_lat, 95), 3),
@@ -202,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scopes: {len(sc)}   embedder: hashing-384 (MiniLM encodes {rate} notes/s here)")
     print(f"{'records':>8} {'write_many/s':>12} {'raw sqlite/s':>12} {'ratio':>6} "
           f"{'index/s':>8} {'write p50':>9} {'search p50':>10} {'p95':>7} {'numpy p50':>9} "
-          f"{'ratio':>6} {'sql path p50':>12} {'speedup':>7} {'build':>8}")
+          f"{'ratio':>6} {'sql path p50':>12} {'speedup':>7} {'build':>8} {'recall p50':>10}")
     for x in results:
         wr = x["raw_sqlite_per_s"] / x["write_many_per_s"] if x["write_many_per_s"] else 0
         sr = x["search_p50_ms"] / x["numpy_p50_ms"] if x["numpy_p50_ms"] else 0
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{x['search_p50_ms']:>8}ms {x['search_p95_ms']:>5}ms {x['numpy_p50_ms']:>7}ms "
               f"{sr:>5.0f}x {x['sql_path_p50_ms']:>10}ms "
               f"{x['sql_path_p50_ms'] / x['search_p50_ms']:>6.1f}x "
-              f"{x['snapshot_build_ms']:>6}ms")
+              f"{x['snapshot_build_ms']:>6}ms {x['recall_p50_ms']:>8}ms")
     if args.json:
         print(json.dumps({"scopes": len(sc), "minilm_per_s": rate, "results": results}))
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -120,6 +121,9 @@ _TIME_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("in_month", re.compile(rf"\b(?:in|during|since|last)\s+{_MONTHNAME}\b(?!\s+\d)")),
     ("year", re.compile(r"\b(?:in|since|during|of|back in)\s+((?:19|20)\d\d)\b")),
 ]
+_ANY_TIME = re.compile(rf"\d|ago\b|\b(last|this|next|past|yesterday|today|tonight|"
+                       rf"tomorrow|the other day|recently|monday|tuesday|wednesday|"
+                       rf"thursday|friday|saturday|sunday)\b|\b{_MONTHNAME}\b")
 _SEASONS = {"summer": (6, 3), "fall": (9, 3), "autumn": (9, 3), "winter": (12, 3),
             "spring": (3, 3)}
 
@@ -133,6 +137,8 @@ def resolve_times(text: str, anchor: float) -> list[Entity]:
     """Dates in ``text`` as ``time`` entities, relative ones resolved against ``anchor``
     (unix seconds, UTC): the range each names and its label. Unknown forms are skipped."""
     low = text.lower()
+    if not _ANY_TIME.search(low):  # most texts name no date: one scan, not nine
+        return []
     now = _utc(anchor)
     out: list[Entity] = []
     taken: list[tuple[int, int]] = []
@@ -218,9 +224,10 @@ def _resolve(form: str, m: re.Match[str], now: datetime
     return None
 
 
-def extract(text: str, anchor: float) -> list[Entity]:
+def extract(text: str, anchor: float, terms: Iterable[str] | None = None) -> list[Entity]:
     """The entities of ``text``: people and named things, known nouns, and dates
-    (resolved against ``anchor``). Deterministic; names are casefolded."""
+    (resolved against ``anchor``). Deterministic; names are casefolded. ``terms``: the
+    text's index terms when the caller has them (the write path), to skip stemming twice."""
     out: dict[tuple[str, str], Entity] = {}
     speaker = _SPEAKER.match(text)
     body = text[speaker.end():] if speaker else text
@@ -242,10 +249,9 @@ def extract(text: str, anchor: float) -> list[Entity]:
             run = []
             if len(name) >= 2 and (name, "thing") not in out:
                 out.setdefault((name, "name"), Entity(name=name, kind="name"))
-    for w in re.findall(r"[a-z]+", body.lower()):
-        s = _stem(w)
-        if s in _NOUNS:
-            out.setdefault((s, "object"), Entity(name=s, kind="object"))
+    for s in sorted((set(terms) if terms is not None else
+                     {_stem(w) for w in re.findall(r"[a-z]+", body.lower())}) & _NOUNS):
+        out.setdefault((s, "object"), Entity(name=s, kind="object"))
     for e in resolve_times(body, anchor):
         out.setdefault((e.name, "time"), e)
     return list(out.values())

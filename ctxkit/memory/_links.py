@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from ._entities import EXTRACTOR, extract
 from ._models import LinkRow, RecordRow
 from ._scope import Scope
-from ._visibility import base_visible, not_superseded
 
 # an entity more than this share of the scope mentions (a speaker's own name, say) says
 # nothing about what a record is about: expansion skips it
@@ -34,12 +33,14 @@ MAX_SHARE = 0.05
 MIN_FANOUT = 8
 
 
-def link_rows(scope: Scope, rows: Sequence[Any], now: float) -> list[dict[str, Any]]:
-    """Link rows for freshly written ``rows`` (record namespaces, in write order)."""
+def link_rows(scope: Scope, rows: Sequence[Any], now: float,
+              terms: Sequence[Iterable[str]] | None = None) -> list[dict[str, Any]]:
+    """Link rows for freshly written ``rows`` (record namespaces, in write order), with
+    their index ``terms`` when the caller has them."""
     who = {"tenant": scope.tenant, "user_id": scope.user}
     out: list[dict[str, Any]] = []
-    for row in rows:
-        for e in extract(row.content, row.created_at):
+    for i, row in enumerate(rows):
+        for e in extract(row.content, row.created_at, terms[i] if terms else None):
             out.append({"record_id": row.id, "entity": f"{e.kind}:{e.name}"[:200],
                         "kind": e.kind, "extractor": EXTRACTOR, "created_at": now,
                         "event_start": e.start, "event_end": e.end, "revoked_at": None,
@@ -70,12 +71,12 @@ def _live(t: float) -> list[Any]:
 
 
 def _visible(db: Session, ids: Iterable[str], t: float) -> set[str]:
+    from ._search import _visible_ids  # the cached statement search uses
+
     ids = list(ids)
     out: set[str] = set()
     for i in range(0, len(ids), 500):
-        out |= set(db.scalars(select(RecordRow.id).where(
-            RecordRow.id.in_(ids[i:i + 500]), base_visible(RecordRow, t),
-            not_superseded(RecordRow, t))).all())
+        out |= set(db.scalars(_visible_ids(False), {"t": t, "ids": ids[i:i + 500]}).all())
     return out
 
 

@@ -96,13 +96,13 @@ class RecallParams:
             between strong and weak hits).
     """
 
-    relation_weight: float = 1.0
+    relation_weight: float = 2.0
     query_weight: float = 0.5
-    time_boost: float = 0.3
+    time_boost: float = 0.5
     expand_seeds: int = 10
     expand_share: float = 0.25
     expand_weight: float = 0.6
-    sharpen: float = 1.0
+    sharpen: float = 2.0
 
 
 def fuse(store: MemoryStore, db: Session, scope: Scope, question: str, parts: QueryParts,
@@ -115,7 +115,7 @@ def fuse(store: MemoryStore, db: Session, scope: Scope, question: str, parts: Qu
     depth = max(params.depth, k)
     run: dict[str, list[Ranked]] = {}
     for text, vec in zip(texts, qvecs, strict=True):
-        run[text] = hybrid(db, vectors, vec, scope, text, t, k=depth * 2, tier=tier,
+        run[text] = hybrid(db, vectors, vec, scope, text, t, k=depth, tier=tier,
                            params=params, snapshots=store.snapshots)
     rows = {r.row.id: r for rs in run.values() for r in rs}
     score: dict[str, float] = {r.row.id: r.score for r in run[question]}
@@ -135,7 +135,7 @@ def fuse(store: MemoryStore, db: Session, scope: Scope, question: str, parts: Qu
                     score[r.row.id] = score.get(r.row.id, 0.0) \
                         + rparams.relation_weight * r.score
     if parts.temporal and rparams.time_boost:
-        ids = sorted(score, key=lambda rid: -score[rid])[:depth * 2]
+        ids = sorted(score, key=lambda rid: -score[rid])[:depth]
         ok = in_ranges(db, ids, parts.times, t) if parts.times else dated(db, ids, t)
         for rid in ok:
             score[rid] *= 1.0 + rparams.time_boost

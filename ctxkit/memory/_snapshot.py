@@ -280,8 +280,14 @@ def _load(db: Session) -> Snapshot:
 
 
 def _catch_up(db: Session, snap: Snapshot) -> None:
+    # the log's end first: reads append audit lines too, and a snapshot that only moved
+    # on at changes would rescan every read since the last write before each search
+    top = _max_seq(db)
+    if top <= snap.seq:
+        return
     changes = db.execute(select(AuditRow.seq, AuditRow.record_id).where(
-        AuditRow.seq > snap.seq, AuditRow.action.in_(CHANGES))).all()
+        AuditRow.seq > snap.seq, AuditRow.seq <= top, AuditRow.action.in_(CHANGES))).all()
+    snap.seq = top
     if not changes:
         return
     ids = sorted({rid for _, rid in changes if rid})
@@ -296,4 +302,3 @@ def _catch_up(db: Session, snap: Snapshot) -> None:
         for rid, term, tf in db.execute(select(TermRow.record_id, TermRow.term, TermRow.tf)
                                         .where(TermRow.record_id.in_(fresh[i:i + 500]))):
             snap.add_terms(snap.index[rid], term, tf)
-    snap.seq = max(seq for seq, _ in changes)

@@ -221,6 +221,7 @@ class MemoryStore(MemoryView):
         derivations: list[dict[str, Any]] = []
         audit: list[dict[str, Any]] = []
         fresh: list[Any] = []
+        fresh_terms: list[Any] = []
         who = {"tenant": scope.tenant, "user_id": scope.user}
         with self.session(scope) as db:
             check_parents(db, prepared)
@@ -247,8 +248,9 @@ class MemoryStore(MemoryView):
                     "redactions": row.redactions, "derived_from": row.derived_from}))
                 batch[p["dedupe"]] = row
                 fresh.append(row)
+                fresh_terms.append(p["terms"])
                 out.append(to_record(row, now))
-            links = _links.link_rows(scope, fresh, now)
+            links = _links.link_rows(scope, fresh, now, fresh_terms)
             # bulk inserts, one statement per table, each row checked against the scope
             for table, rows in ((RecordRow, records), (TermRow, terms),
                                 (DerivationRow, derivations), (LinkRow, links),
