@@ -96,7 +96,7 @@ class RecallParams:
             between strong and weak hits).
     """
 
-    relation_weight: float = 2.0
+    relation_weight: float = 0.5
     query_weight: float = 0.5
     time_boost: float = 0.5
     expand_seeds: int = 10
