@@ -208,12 +208,17 @@ class Recall:
                 return b.content
         return None
 
-    def __call__(self, draft: Draft, turn: Turn) -> Draft:
+    def _observe(self, draft: Draft, turn: Turn) -> tuple[Any, str | None]:
+        """Write what the session observed; the query to recall for (None: nothing to ask)."""
         log = _log(draft)
         if self.writer is not None and not turn.dry_run:
             log.writes.extend(self.writer.observe(turn.session))
         q = self._query(turn)
-        if not q or not q.strip():
+        return log, (q if q and q.strip() else None)
+
+    def __call__(self, draft: Draft, turn: Turn) -> Draft:
+        log, q = self._observe(draft, turn)
+        if q is None:
             return draft
         parts = self.decomposer(q, now=self.store.clock()) \
             if self.decomposer is not None and self.decompose else None
@@ -221,11 +226,8 @@ class Recall:
 
     async def acall(self, draft: Draft, turn: Turn) -> Draft:
         """The async form: an ``LLMDecomposer`` is awaited (its ``acall``)."""
-        log = _log(draft)
-        if self.writer is not None and not turn.dry_run:
-            log.writes.extend(self.writer.observe(turn.session))
-        q = self._query(turn)
-        if not q or not q.strip():
+        log, q = self._observe(draft, turn)
+        if q is None:
             return draft
         parts = None
         if self.decomposer is not None and self.decompose:
