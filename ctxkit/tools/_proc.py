@@ -21,6 +21,7 @@ import select
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,6 +48,11 @@ def scrubbed_env(extra: dict[str, str] | None = None,
     ``LC_*`` locale names, and ``allow``) from this process's, plus ``extra``."""
     names = ENV_ALLOWLIST | frozenset(allow)
     env = {k: v for k, v in os.environ.items() if k in names or k.startswith("LC_")}
+    # `python`, `pytest`, `pip` mean the environment the agent runs in (as an activated
+    # venv would): a PATH without that directory found no `python`, or another one
+    here = os.path.dirname(sys.executable)
+    path = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != here]
+    env["PATH"] = os.pathsep.join([here, *path])
     env.update({"PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"})
     env.update(extra or {})
     return env

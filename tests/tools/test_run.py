@@ -4,6 +4,7 @@ starts, an allowlisted environment, the command-line guard, and pytest options r
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -101,6 +102,14 @@ def test_commands_get_an_allowlisted_environment(
     assert {"PATH", "HOME", "NO_COLOR"} <= seen
     env = scrubbed_env(allow=["MY_APP_CONFIG"])
     assert env["MY_APP_CONFIG"] == "x" and "DATABASE_URL" not in env
+
+
+def test_python_in_a_command_is_the_agents_own_interpreter(
+        tools: RepoTools, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a PATH without the venv (as under `make test`, or `env -i`) found no `python` at all
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    out = tools.run("python -c \"import sys; print(sys.prefix)\"").splitlines()
+    assert out == ["exit code 0", sys.prefix]
 
 
 @pytest.mark.parametrize("command", [
