@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ctxkit import ContextPipeline, Draft, Response, ToolCall
+from ctxkit import CallRecord, ContextPipeline, Draft, Response, ToolCall
 from ctxkit.backends._local import Local
 from ctxkit.layers import History, Prefix
 from tests.engine.conftest import build_checkpoint
@@ -39,11 +39,41 @@ class ToolCallingLocal(Local):
     def complete(self, draft: Draft) -> Response:
         out = super().complete(draft)
         self.calls += 1
-        if self.calls % 3 == 1:
-            call = ToolCall(id=f"call_{self.calls}", name="lookup",
-                            arguments={"city": f"city {self.calls}"})
-            out = out.model_copy(update={"tool_calls": [call], "stop_reason": "tool_use"})
+        return with_tool_call(out, self.calls)
+
+
+def with_tool_call(out: Response, n: int) -> Response:
+    """Every third answer (the ``n``-th call's) also asks for ``lookup``."""
+    if n % 3 != 1:
         return out
+    call = ToolCall(id=f"call_{n}", name="lookup", arguments={"city": f"city {n}"})
+    return out.model_copy(update={"tool_calls": [call], "stop_reason": "tool_use"})
+
+
+def fifty_calls_with_drift(pipe: ContextPipeline, system: str) -> list[CallRecord]:
+    """Drive ``pipe`` (a Prefix of ``system`` and the two tools, then History) to 50 calls;
+    from call 25 the date in the system prompt changes once. Returns the first 50 records."""
+    turn = 0
+    while len(pipe.records) < 50:
+        turn += 1
+        if len(pipe.records) >= 25 and pipe.layers[0].system == system:
+            # the deliberate drift: the date in the system prompt changes
+            pipe.layers[0] = Prefix(system=system.replace("11-28", "11-29"),
+                                    tools=[lookup, add])
+        pipe.run(f"turn {turn}: hello world, how are you today?")
+    return pipe.records[:50]
+
+
+def assert_exact(records: list[CallRecord]) -> int:
+    """Every record's prediction equals the engine's report; returns the calls with hits."""
+    hits = 0
+    for r in records:
+        assert r.reported is not None, r.index
+        assert r.predicted.input_tokens == r.reported.input_tokens, r.index
+        assert r.predicted.cache_read_tokens == r.reported.cache_read_tokens, r.index
+        assert r.disagreement is None, (r.index, r.disagreement)
+        hits += r.reported.cache_read_tokens > 0
+    return hits
 
 
 @pytest.fixture(scope="module")
@@ -61,25 +91,10 @@ def test_fifty_calls_predicted_exactly(long_llama: Path) -> None:
                            max_steps=3)
     ids = backend.render(pipe.assemble("hello"))
     assert backend.llm.tokenizer.decode(ids).startswith("<|im_start|>tools\n")
-    turn = 0
-    while len(pipe.records) < 50:
-        turn += 1
-        if len(pipe.records) >= 25 and pipe.layers[0].system == system:
-            # the deliberate drift: the date in the system prompt changes
-            pipe.layers[0] = Prefix(system=system.replace("11-28", "11-29"),
-                                    tools=[lookup, add])
-        pipe.run(f"turn {turn}: hello world, how are you today?")
-    records = pipe.records[:50]
+    records = fifty_calls_with_drift(pipe, system)
     assert sum(1 for r in records if r.drift) >= 1
     assert any(b.kind == "tool_result" for b in pipe.session.transcript)
-    hits = 0
-    for r in records:
-        assert r.reported is not None, r.index
-        assert r.predicted.input_tokens == r.reported.input_tokens, r.index
-        assert r.predicted.cache_read_tokens == r.reported.cache_read_tokens, r.index
-        assert r.disagreement is None, (r.index, r.disagreement)
-        hits += r.reported.cache_read_tokens > 0
-    assert hits >= 40  # the session really ran on the prefix cache
+    assert assert_exact(records) >= 40  # the session really ran on the prefix cache
     drifted = next(r for r in records if r.drift)
     assert drifted.drift[0].cause == "timestamp or date-like text"
     # after the drift only the tools (rendered first) stay cached

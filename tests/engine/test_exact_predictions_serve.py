@@ -22,26 +22,23 @@ pytest.importorskip("fastapi", reason="ctxkit serve needs: pip install 'ctxkit[e
 pytest.importorskip("uvicorn", reason="ctxkit serve needs: pip install 'ctxkit[engine]'")
 pytest.importorskip("openai", reason="pip install openai")
 
-from ctxkit import ContextPipeline, Draft, Response, ToolCall, profile_for  # noqa: E402
+from ctxkit import ContextPipeline, Draft, Response, profile_for  # noqa: E402
 from ctxkit.backends import OpenAI  # noqa: E402
 from ctxkit.engine import LLM  # noqa: E402
 from ctxkit.engine.serve.server import build_app  # noqa: E402
 from ctxkit.layers import History, Prefix  # noqa: E402
 from tests.engine.conftest import build_checkpoint  # noqa: E402
 from tests.engine.serve_helpers import serving  # noqa: E402
+from tests.engine.test_exact_predictions import (  # noqa: E402
+    add,
+    assert_exact,
+    fifty_calls_with_drift,
+    lookup,
+    with_tool_call,
+)
 
 WINDOW = 8192
 SYSTEM = "you are a terse assistant. the date is 2026-11-28."
-
-
-def lookup(city: str) -> str:
-    """Look up a city's weather."""
-    return f"sunny in {city}, 21 degrees"
-
-
-def add(a: int, b: int) -> str:
-    """Add two numbers."""
-    return str(a + b)
 
 
 class ToolCallingOpenAI(OpenAI):
@@ -53,11 +50,7 @@ class ToolCallingOpenAI(OpenAI):
 
     def _tool(self, out: Response) -> Response:
         self.calls += 1
-        if self.calls % 3 == 1:
-            call = ToolCall(id=f"call_{self.calls}", name="lookup",
-                            arguments={"city": f"city {self.calls}"})
-            out = out.model_copy(update={"tool_calls": [call], "stop_reason": "tool_use"})
-        return out
+        return with_tool_call(out, self.calls)
 
     def complete(self, draft: Draft) -> Response:
         return self._tool(super().complete(draft))
@@ -99,34 +92,14 @@ def pipeline(b: OpenAI, system: str = SYSTEM) -> ContextPipeline:
                            max_steps=3)
 
 
-def assert_exact(records: list[Any]) -> int:
-    """Every record's prediction equals the server's report; returns the calls with hits."""
-    hits = 0
-    for r in records:
-        assert r.reported is not None, r.index
-        assert r.predicted.input_tokens == r.reported.input_tokens, r.index
-        assert r.predicted.cache_read_tokens == r.reported.cache_read_tokens, r.index
-        assert r.disagreement is None, (r.index, r.disagreement)
-        hits += r.reported.cache_read_tokens > 0
-    return hits
-
-
 @pytest.mark.moves_prefix("one deliberate drift of the system prompt at call 25")
 def test_fifty_calls_through_serve_predicted_exactly(server: str, llm: LLM) -> None:
     b = backend(server)
     pipe = pipeline(b)
     ids = b.render_ids(pipe.assemble("hello"))
     assert ids is not None and llm.tokenizer.decode(ids).startswith("<|im_start|>tools\n")
-    turn = 0
-    while len(pipe.records) < 50:
-        turn += 1
-        if len(pipe.records) >= 25 and pipe.layers[0].system == SYSTEM:
-            # the deliberate drift: the date in the system prompt changes
-            pipe.layers[0] = Prefix(system=SYSTEM.replace("11-28", "11-29"),
-                                    tools=[lookup, add])
-        pipe.run(f"turn {turn}: hello world, how are you today?")
+    records = fifty_calls_with_drift(pipe, SYSTEM)
     assert b.ids_off is None
-    records = pipe.records[:50]
     assert any(b.kind == "tool_result" for b in pipe.session.transcript)
     assert sum(1 for r in records if r.drift) >= 1
     assert assert_exact(records) >= 40  # the session really ran on the prefix cache
