@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from .._block import Block
+from .._errors import BackendError
 from .._record import BlockRecord
 from .._types import Response
 from ..audit._formats import (
@@ -268,6 +269,7 @@ def _response_item(item: Any, i: int) -> list[tuple[Block, str]]:
     return [(Block(layer="user", role="user", key=key, content=as_recorded(item)), at)]
 
 
+MAX_TOKENS = 2**53  # a reported count past this is garbage (and overflows a float's cost)
 _RECORDS: dict[tuple[str, str, str, str | None, int], BlockRecord] = {}
 
 
@@ -325,8 +327,24 @@ def sse_events(text: str) -> list[Any]:
 def read_reply(route: str, body: bytes, content_type: str) -> tuple[Response | None, str | None]:
     """The reply as a Response (usage included), or None and why it could not be read.
 
-    A stream that ended early still yields the usage its events carried so far.
+    A stream that ended early still yields the usage its events carried so far. A reply
+    not in its API's shape (usage counts in a list, content of numbers, 1e400 tokens) is
+    None with the parser's complaint: upstream said 200, so the call is still recorded.
     """
+    try:
+        response, note = _read_reply(route, body, content_type)
+        u = response.usage if response is not None else None
+        if u is not None and max(u.input_tokens, u.output_tokens) > MAX_TOKENS:
+            raise ValueError(f"usage reports over {MAX_TOKENS:,} tokens, more than any "
+                             "model reads or writes")
+        return response, note
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, ArithmeticError,
+            RecursionError, BackendError) as exc:
+        return None, f"the reply could not be read: {type(exc).__name__}: {exc}"
+
+
+def _read_reply(route: str, body: bytes, content_type: str
+                ) -> tuple[Response | None, str | None]:
     text = body.decode("utf-8", errors="replace")
     if "text/event-stream" in content_type:
         return _read_stream(route, sse_events(text))

@@ -1,0 +1,176 @@
+"""The proxy against hostile peers: an upstream that answers 200 with a body or stream not
+in its API's shape, and clients that send bodies of the wrong shape. Each call still
+leaves a record saying what could not be read, with no traceback in the proxy's log, and
+/metrics counts it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from ctxkit.proxy import Proxy, ProxyConfig
+from tests.proxy.conftest import ant, get
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+ASK = [{"role": "user", "content": "hello"}]
+USAGE = {"input_tokens": 12, "output_tokens": 3}
+
+
+class RawUpstream:
+    """A loopback server answering each POST with the next queued (status, type, body)."""
+
+    def __init__(self) -> None:
+        self.replies: deque[tuple[int, str, bytes]] = deque()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                status, ctype, body = owner.replies.popleft() if owner.replies else (
+                    200, "application/json", json.dumps(_message(USAGE)).encode())
+                self.send_response(status)
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def json(self, payload: Any) -> None:
+        self.replies.append((200, "application/json", json.dumps(payload).encode()))
+
+    def sse(self, *events: Any) -> None:
+        body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+        self.replies.append((200, "text/event-stream", body))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _message(usage: Any, content: Any = None) -> dict[str, Any]:
+    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "stop_reason": "end_turn", "usage": usage,
+            "content": [{"type": "text", "text": "ok"}] if content is None else content}
+
+
+@pytest.fixture
+def upstream() -> Iterator[RawUpstream]:
+    up = RawUpstream()
+    yield up
+    up.close()
+
+
+@pytest.fixture
+def hostile_proxy(upstream: RawUpstream) -> Iterator[Proxy]:
+    with Proxy(ProxyConfig(upstream=upstream.url, port=0)) as proxy:
+        yield proxy
+
+
+def _no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    failed = [r for r in caplog.records if r.exc_info or "recording a call failed" in
+              r.getMessage()]
+    assert failed == [], failed[0].getMessage()
+
+
+# each: a 200 JSON body the SDKs hand over without checking, but not in the API's shape
+BAD_MESSAGES = {
+    "usage counts in a list": _message({"input_tokens": [12], "output_tokens": 3}),
+    "usage a string": _message("twelve"),
+    "content of numbers": _message(USAGE, [1, 2]),
+    "tool_use without id or name": _message(USAGE, [{"type": "tool_use", "input": {}}]),
+    "cache_creation a list": _message({**USAGE, "cache_creation": [5]}),
+}
+
+
+@pytest.mark.parametrize("payload", BAD_MESSAGES.values(), ids=BAD_MESSAGES.keys())
+def test_a_200_reply_not_in_the_api_shape_is_still_recorded(
+        upstream: RawUpstream, hostile_proxy: Proxy, caplog: pytest.LogCaptureFixture,
+        payload: dict[str, Any]) -> None:
+    # once the parser's TypeError/AttributeError/KeyError escaped the recorder: the call
+    # left no record, /metrics never counted it and the log got a traceback
+    upstream.json(payload)
+    with caplog.at_level(logging.WARNING, logger="ctxkit.proxy"):
+        ant(hostile_proxy).messages.with_raw_response.create(
+            model="claude-sonnet-4-5", max_tokens=8, messages=ASK)
+        (record,) = hostile_proxy.records()
+    assert record.extras["status"] == 200 and record.reported is None
+    assert record.extras["reply_note"].startswith("the reply could not be read: ")
+    assert record.predicted.input_tokens > 0  # the request was still analysed
+    assert 'ctxkit_proxy_calls_total{api="anthropic",status="200"} 1' in \
+        get(hostile_proxy, "/metrics").text
+    _no_traceback(caplog)
+
+
+@pytest.mark.parametrize("count", ["1e400", "1" + "0" * 400])
+def test_a_token_count_past_any_range_in_usage_is_a_reply_note(
+        upstream: RawUpstream, hostile_proxy: Proxy, caplog: pytest.LogCaptureFixture,
+        count: str) -> None:
+    # 1e400 reads as float infinity (int() raised OverflowError, not ValueError); 10**400
+    # read as an int and then overflowed the cost's float multiplication
+    upstream.replies.append((200, "application/json", json.dumps(_message(USAGE)).replace(
+        '"input_tokens": 12', f'"input_tokens": {count}').encode()))
+    with caplog.at_level(logging.WARNING, logger="ctxkit.proxy"):
+        r = httpx.post(hostile_proxy.url + "/v1/messages", timeout=30, json={
+            "model": "claude-sonnet-4-5", "max_tokens": 8, "messages": ASK})
+        (record,) = hostile_proxy.records()
+    assert r.status_code == 200 and count.encode() in r.content  # the client gets it as is
+    note = record.extras["reply_note"]
+    assert note.startswith("the reply could not be read: ")
+    assert "OverflowError" in note or "more than any model reads" in note
+    assert record.reported is None and record.cost_usd < 1
+    assert "ctxkit_proxy_cost_usd_total 0.0" in get(hostile_proxy, "/metrics").text
+    _no_traceback(caplog)
+
+
+STREAMS: dict[str, tuple[str, list[Any]]] = {
+    "anthropic usage a string": ("messages", [
+        {"type": "message_start", "message": _message(USAGE, [])},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": "many"},
+        {"type": "message_stop"}]),
+    "anthropic message a number": ("messages", [{"type": "message_start", "message": 5}]),
+    "anthropic error event a string": ("messages", [
+        {"type": "message_start", "message": _message(USAGE, [])},
+        {"type": "error", "error": "overloaded"}]),
+    "chat choices a number": ("chat", [{"id": "c", "choices": 5}]),
+    "chat tool call a number": ("chat", [{"id": "c", "choices": [{
+        "index": 0, "delta": {"tool_calls": [5]}, "finish_reason": "tool_calls"}]}]),
+    "responses output of numbers": ("responses", [{"type": "response.completed", "response": {
+        "output": [5], "usage": {"input_tokens": [1]}}}]),
+}
+
+
+@pytest.mark.parametrize(("route", "events"), STREAMS.values(), ids=STREAMS.keys())
+def test_a_stream_not_in_the_api_shape_is_still_recorded(
+        upstream: RawUpstream, hostile_proxy: Proxy, caplog: pytest.LogCaptureFixture,
+        route: str, events: list[Any]) -> None:
+    upstream.sse(*events)
+    path, model = {"messages": ("/v1/messages", "claude-sonnet-4-5"),
+                   "chat": ("/v1/chat/completions", "gpt-4o"),
+                   "responses": ("/v1/responses", "gpt-4o")}[route]
+    body: dict[str, Any] = {"model": model, "stream": True, "max_tokens": 8}
+    body["input" if route == "responses" else "messages"] = ASK
+    with caplog.at_level(logging.WARNING, logger="ctxkit.proxy"):
+        r = httpx.post(hostile_proxy.url + path, json=body, timeout=30)
+        (record,) = hostile_proxy.records()
+    assert r.status_code == 200 and r.content.count(b"data: ") == len(events)
+    assert record.extras["stream"] is True and record.reported is None
+    assert record.extras["reply_note"]
+    _no_traceback(caplog)
