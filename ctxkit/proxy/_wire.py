@@ -99,14 +99,19 @@ class RequestReader:
         """Parse a body of ``route`` (``messages``, ``chat``, ``responses``).
 
         Raises:
-            ValueError: the body is not a JSON object (upstream will say why it refuses it).
+            ValueError: the body is not a JSON object, or a part of it is not of its API's
+                type (``messages`` a number): upstream will say why it refuses it.
         """
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError("the request body is not a JSON object")
-        units = {"messages": _anthropic_units, "chat": _chat_units,
-                 "responses": _responses_units}[route](data)
-        items = [self._item(route, key, value, build) for key, value, build in units]
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("the request body is not a JSON object")
+            units = {"messages": _anthropic_units, "chat": _chat_units,
+                     "responses": _responses_units}[route](data)
+            items = [self._item(route, key, value, build) for key, value, build in units]
+        except (TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            raise ValueError(f"not in the shape of the API ({type(exc).__name__}: {exc})"
+                             ) from None
         call = self._assemble(route, items)
         return Request(route=route, model=str(data.get("model") or "unknown"),
                        stream=bool(data.get("stream")), call=call, items=items,

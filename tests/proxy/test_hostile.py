@@ -17,7 +17,7 @@ import httpx2 as httpx
 import pytest
 
 from ctxkit.proxy import Proxy, ProxyConfig
-from tests.proxy.conftest import ant, get
+from tests.proxy.conftest import ant, get, oai
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 ASK = [{"role": "user", "content": "hello"}]
@@ -173,4 +173,52 @@ def test_a_stream_not_in_the_api_shape_is_still_recorded(
     assert r.status_code == 200 and r.content.count(b"data: ") == len(events)
     assert record.extras["stream"] is True and record.reported is None
     assert record.extras["reply_note"]
+    _no_traceback(caplog)
+
+
+# each: a request body upstream may well refuse, but the proxy must read it without a crash
+BAD_REQUESTS: dict[str, tuple[str, dict[str, Any] | bytes]] = {
+    "anthropic messages a number": ("/v1/messages", {
+        "model": "claude-sonnet-4-5", "max_tokens": 8, "messages": 5}),
+    "chat tool call a number": ("/v1/chat/completions", {"model": "gpt-4o", "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [5]}]}),
+    "responses reasoning summary a number": ("/v1/responses", {
+        "model": "gpt-4o", "input": [{"type": "reasoning", "summary": 5}]}),
+    "JSON nested 100,000 deep": ("/v1/messages", b'{"model": "claude-sonnet-4-5", '
+                                 b'"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+}
+
+
+@pytest.mark.parametrize(("path", "body"), BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
+def test_a_request_body_of_the_wrong_shape_is_recorded_with_the_reason(
+        upstream: RawUpstream, hostile_proxy: Proxy, caplog: pytest.LogCaptureFixture,
+        path: str, body: dict[str, Any] | bytes) -> None:
+    # once a TypeError/AttributeError/RecursionError from the request reader went to the
+    # log as a traceback and the record said nothing of why the call was 'unparsed'
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with caplog.at_level(logging.WARNING, logger="ctxkit.proxy"):
+        r = httpx.post(hostile_proxy.url + path, content=raw, timeout=30,
+                       headers={"content-type": "application/json"})
+        (record,) = hostile_proxy.records()
+    assert r.status_code == 200  # forwarded as is; the fake upstream answers anything
+    assert record.session_id == "unparsed"
+    assert (record.error or "").startswith("the request body could not be read: ")
+    _no_traceback(caplog)
+
+
+def test_the_real_clients_wrong_types_are_recorded_and_the_next_call_is_read(
+        upstream: RawUpstream, hostile_proxy: Proxy, caplog: pytest.LogCaptureFixture) -> None:
+    upstream.json({"id": "c", "object": "chat.completion", "model": "gpt-4o", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"},
+         "finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 1}})
+    upstream.json(_message(USAGE))
+    with caplog.at_level(logging.WARNING, logger="ctxkit.proxy"):
+        oai(hostile_proxy).chat.completions.create(model="gpt-4o", messages=[
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [5]}])  # type: ignore[list-item]
+        ant(hostile_proxy).messages.create(model="claude-sonnet-4-5", max_tokens=8,
+                                           messages=ASK)
+        bad, good = hostile_proxy.records()
+    assert bad.session_id == "unparsed" and "could not be read" in (bad.error or "")
+    assert good.session_id != "unparsed" and good.reported is not None
     _no_traceback(caplog)
