@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections import deque
@@ -32,6 +33,14 @@ from ._wire import RequestReader, decode, read_reply
 
 log = logging.getLogger("ctxkit.proxy")
 API = {"messages": "anthropic", "chat": "openai-chat", "responses": "openai-responses"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 (newline too), DEL, C1 (8-bit CSI)
+
+
+def one_line(text: str) -> str:
+    """A client's text (a tool name, a session header) fit for one log line: control
+    characters escaped, so it can neither start a forged line nor reach the terminal as
+    an escape sequence."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class Recorder:
@@ -185,8 +194,8 @@ class Recorder:
             p.drift, where, _ = found
             self._bump("killers")
             log.warning("cache killer: session %s call %d: %s block %s (%s): %s; %s tokens "
-                        "lost", s.id, p.index, p.drift.layer, p.drift.key, where,
-                        p.drift.cause, f"{p.drift.tokens_invalidated:,}")
+                        "lost", one_line(s.id), p.index, p.drift.layer, one_line(p.drift.key),
+                        one_line(where), p.drift.cause, f"{p.drift.tokens_invalidated:,}")
 
     def _finish_and_close(self, call: int, *args: Any) -> None:
         try:

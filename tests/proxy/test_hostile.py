@@ -222,3 +222,23 @@ def test_the_real_clients_wrong_types_are_recorded_and_the_next_call_is_read(
     assert bad.session_id == "unparsed" and "could not be read" in (bad.error or "")
     assert good.session_id != "unparsed" and good.reported is not None
     _no_traceback(caplog)
+
+
+def test_a_cache_killer_line_cannot_be_forged_or_colour_the_terminal(
+        upstream: RawUpstream, hostile_proxy: Proxy, caplog: pytest.LogCaptureFixture) -> None:
+    # the line names the changed item, and a tool's name is the client's text: a newline in
+    # it once started a forged log line and an ESC sequence reached the terminal
+    evil = "grep\n12:00:00 ctxkit proxy: forwarding to https://evil.example\x1b[2J\x9b31m"
+    system = "You are a careful coding agent. " * 20
+    with caplog.at_level(logging.WARNING, logger="ctxkit.proxy"):
+        for description in ("search files", "search the files"):
+            ant(hostile_proxy).messages.create(
+                model="claude-sonnet-4-5", max_tokens=8, system=system, messages=ASK,
+                tools=[{"name": evil, "description": description,
+                        "input_schema": {"type": "object", "properties": {}}}])
+        first, second = hostile_proxy.records()
+    (line,) = [r.getMessage() for r in caplog.records if "cache killer" in r.getMessage()]
+    assert second.drift and second.session_id == first.session_id
+    assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in line), repr(line)
+    assert "grep\\n12:00:00 ctxkit proxy: forwarding" in line  # shown, escaped
+    assert "\\x1b[2J" in line and "\\x9b31m" in line
