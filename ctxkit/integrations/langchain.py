@@ -136,7 +136,7 @@ class ContextMiddleware(AgentMiddleware):
         self.layers = list(layers) if layers is not None else None
         self.options = pipeline
         self.pipeline: ContextPipeline | None = None
-        self._seen = 0
+        self._seen: list[BaseMessage] = []  # the messages of the previous model call
 
     def _pipeline(self, request: Any) -> ContextPipeline:
         if self.pipeline is None:
@@ -151,10 +151,11 @@ class ContextMiddleware(AgentMiddleware):
         return self.pipeline
 
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        self._check_continues(request.messages)
         pipe = self._pipeline(request)
         texts: list[str] = []
         results: list[ToolResult] = []
-        for m in request.messages[self._seen:]:
+        for m in request.messages[len(self._seen):]:
             if isinstance(m, ToolMessage):
                 results.append(ToolResult(call_id=m.tool_call_id, content=str(m.text),
                                           name=m.name, is_error=m.status == "error"))
@@ -166,8 +167,23 @@ class ContextMiddleware(AgentMiddleware):
             pipe.run("\n\n".join(texts) or None, tool_results=results, max_steps=1)
         finally:
             self.backend.handler = None
-        self._seen = len(request.messages)
+        self._seen = list(request.messages)
         return self.backend.last
+
+    def _check_continues(self, messages: Sequence[BaseMessage]) -> None:
+        """Refuse messages that do not start with those of the previous model call: the
+        pipeline's session (History, State, memory scopes) is one conversation's, and
+        reading such messages from the old length on would mix two conversations."""
+        seen = self._seen
+        if len(messages) >= len(seen) and all(
+                a is b or (a.id is not None and a.id == b.id) or a == b
+                for a, b in zip(seen, messages, strict=False)):
+            return
+        raise UserError(
+            f"ContextMiddleware follows one conversation, and this model call's "
+            f"{len(messages)} message(s) do not continue the {len(seen)} it has seen (a new "
+            "thread, or another user's?); build the agent with a new ContextMiddleware for "
+            "each conversation")
 
 
 def _schema(tool: Any) -> dict[str, Any]:

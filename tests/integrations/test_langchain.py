@@ -21,7 +21,7 @@ from langchain_core.messages import (  # noqa: E402
 from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 
-from ctxkit import WorkingState  # noqa: E402
+from ctxkit import UserError, WorkingState  # noqa: E402
 from ctxkit.integrations.langchain import ContextMiddleware  # noqa: E402
 from ctxkit.layers import History, Prefix, State  # noqa: E402
 from tests.helpers import LONG_SYSTEM  # noqa: E402
@@ -190,3 +190,24 @@ def test_retrieval_and_memory_layers_reach_the_model_through_a_tool_loop(tmp_pat
         assert search["query"] == "where is the section header parsed?"  # the asking turn
         assert any(h["packed"] and h["ref"].startswith("repo/src/config.py:")
                    for h in search["hits"])
+
+
+def test_a_conversation_the_middleware_has_not_followed_is_refused_not_mixed_in() -> None:
+    # one agent (and its middleware) built once, invoked for two unrelated conversations:
+    # the second's messages were read from the first's length on, so its first message was
+    # skipped (a one-message conversation ran with no message at all) and its later ones
+    # were appended to the first conversation's history, which the model was then sent
+    model = ScriptedChat(script=[AIMessage("a1", usage_metadata=usage(1200)),
+                                 AIMessage("a2", usage_metadata=usage(1200))], seen=[])
+    mw = ContextMiddleware(model="gpt-4o")
+    agent = create_agent(model, tools=[grep], middleware=[mw], system_prompt=LONG_SYSTEM)
+    first = agent.invoke({"messages": [HumanMessage("alice: my card ends 4242")]})
+    with pytest.raises(UserError, match="one conversation") as info:
+        agent.invoke({"messages": [HumanMessage("bob: hi"), AIMessage("hello bob"),
+                                   HumanMessage("bob: what did the last user say?")]})
+    assert "new ContextMiddleware" in str(info.value)
+    assert len(model.seen) == 1  # the model never got bob's call with alice's history
+    # the conversation it follows goes on
+    agent.invoke({"messages": [*first["messages"], HumanMessage("alice: thanks")]})
+    assert model.seen[1][-1].content == "alice: thanks"
+    assert "alice: my card ends 4242" in [m.content for m in model.seen[1]]
