@@ -157,10 +157,10 @@ class ContextMiddleware(AgentMiddleware):
         results: list[ToolResult] = []
         for m in request.messages[len(self._seen):]:
             if isinstance(m, ToolMessage):
-                results.append(ToolResult(call_id=m.tool_call_id, content=str(m.text),
+                results.append(ToolResult(call_id=m.tool_call_id, content=_text_of(m),
                                           name=m.name, is_error=m.status == "error"))
             elif isinstance(m, HumanMessage):
-                texts.append(m.text)
+                texts.append(_text_of(m))
             # AIMessages are the replies the pipeline itself recorded
         self.backend.request, self.backend.handler = request, handler
         try:
@@ -184,6 +184,33 @@ class ContextMiddleware(AgentMiddleware):
             f"{len(messages)} message(s) do not continue the {len(seen)} it has seen (a new "
             "thread, or another user's?); build the agent with a new ContextMiddleware for "
             "each conversation")
+
+
+# content parts ctxkit's text blocks cannot carry: refused rather than silently dropped
+_MEDIA = frozenset({"image", "image_url", "input_image", "file", "input_file", "audio",
+                    "input_audio", "video"})
+
+
+def _text_of(message: BaseMessage) -> str:
+    """A message's content as text: text parts as they are, other parts (plain data, a
+    kind ctxkit does not know) as JSON, so nothing the model would have seen is lost."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    out: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            out.append(part)
+        elif part.get("type") == "text":
+            out.append(str(part.get("text") or ""))
+        elif part.get("type") in _MEDIA:
+            raise UserError(
+                f"a {type(message).__name__} holds a {part['type']!r} part, and "
+                "ContextMiddleware passes text only (ctxkit blocks are text): the model "
+                "would not see it; send media to an agent without ContextMiddleware")
+        else:
+            out.append(json.dumps(part, ensure_ascii=False, default=str))
+    return "".join(out)
 
 
 def _schema(tool: Any) -> dict[str, Any]:

@@ -211,3 +211,32 @@ def test_a_conversation_the_middleware_has_not_followed_is_refused_not_mixed_in(
     agent.invoke({"messages": [*first["messages"], HumanMessage("alice: thanks")]})
     assert model.seen[1][-1].content == "alice: thanks"
     assert "alice: my card ends 4242" in [m.content for m in model.seen[1]]
+
+
+@tool
+def rows(table: str) -> list[dict[str, Any]]:
+    """Rows of a table, as LangChain content blocks."""
+    return [{"type": "text", "text": f"{table}: "}, {"type": "json", "json": {"rows": [1, 2]}}]
+
+
+def test_message_parts_reach_the_model_as_text_and_media_is_refused_by_name() -> None:
+    # a content list's parts other than text were dropped: a tool's "json" block reached
+    # the model as an empty result, a data part of the user's message and an image vanished
+    model = ScriptedChat(script=[
+        AIMessage("", tool_calls=[{"name": "rows", "args": {"table": "t"}, "id": "c1"}],
+                  usage_metadata=usage(1200)),
+        AIMessage("done", usage_metadata=usage(1300))], seen=[])
+    mw = ContextMiddleware(model="gpt-4o")
+    agent = create_agent(model, tools=[rows], middleware=[mw], system_prompt=LONG_SYSTEM)
+    agent.invoke({"messages": [HumanMessage(content=[{"type": "text", "text": "rows? "},
+                                                     {"since": "2026-12-01"}])]})
+    assert model.seen[0][-1].content == 'rows? {"since": "2026-12-01"}'
+    (result,) = [m for m in model.seen[1] if isinstance(m, ToolMessage)]
+    assert result.content == 't: {"type": "json", "json": {"rows": [1, 2]}}'
+    agent2 = create_agent(ScriptedChat(script=model.script, seen=[]), tools=[],
+                          middleware=[ContextMiddleware(model="gpt-4o")],
+                          system_prompt=LONG_SYSTEM)
+    with pytest.raises(UserError, match="image_url"):
+        agent2.invoke({"messages": [HumanMessage(content=[
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}])]})
