@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import weakref
 from collections import defaultdict, deque
 from typing import Any
 
@@ -65,7 +66,10 @@ class ContextFilter:
         self.move_volatile = move_volatile
         self.canonical_tool_output = canonical_tool_output
         self.recorder = Recorder(ProxyConfig(upstream="openai", trace=trace))
-        self._open: dict[str, deque[tuple[int, float]]] = defaultdict(deque)
+        # filtered, not yet started (per agent), then started: by the run's context, as
+        # one run calls its model one call at a time and a call that raised ends its run
+        self._filtered: dict[str, deque[tuple[int, float]]] = defaultdict(deque)
+        self._open: dict[int, tuple[int, float]] = {}
         self.hooks = _UsageHooks(self)
 
     @property
@@ -92,7 +96,7 @@ class ContextFilter:
         body = json.dumps({"model": model, "instructions": instructions, "tools": tools,
                            "input": items}, default=str).encode()
         call = self.recorder.begin("responses", body, self.session, time.time(), None)
-        self._open[data.agent.name].append((call, time.perf_counter()))
+        self._filtered[data.agent.name].append((call, time.perf_counter()))
         from agents.run_config import ModelInputData
 
         return ModelInputData(input=items, instructions=instructions)
@@ -104,11 +108,32 @@ class ContextFilter:
             return {**item, "output": canonicalize(item["output"])}
         return item
 
-    def _finish(self, agent: Any, response: Any) -> None:
-        queue = self._open.get(agent.name)
+    def _start(self, context: Any, agent: Any) -> None:
+        queue = self._filtered.get(agent.name)
         if not queue:
             return
-        call, t0 = queue.popleft()
+        key = id(context)
+        stale = self._open.pop(key, None)
+        if stale is not None:  # the run called its model again without a reply to the last
+            self._fail(stale, "no reply: the run called the model again")
+        self._open[key] = entry = queue.popleft()
+        # a model call that raised ends its run with no on_llm_end: close it with the run
+        weakref.finalize(context, self._abandon, key, entry)
+
+    def _abandon(self, key: int, entry: tuple[int, float]) -> None:
+        if self._open.get(key) is entry:
+            del self._open[key]
+            self._fail(entry, "no reply: the model call raised or its run was cancelled")
+
+    def _fail(self, entry: tuple[int, float], error: str) -> None:
+        call, t0 = entry
+        self.recorder.finish(call, 0, {}, [], error, time.perf_counter() - t0, None)
+
+    def _finish(self, context: Any, response: Any) -> None:
+        entry = self._open.pop(id(context), None)
+        if entry is None:
+            return
+        call, t0 = entry
         u = response.usage
         details = getattr(u, "input_tokens_details", None)
         reply = {"object": "response", "status": "completed", "model": self.model,
@@ -126,8 +151,11 @@ class _UsageHooks(agents.RunHooks):  # type: ignore[misc]
     def __init__(self, owner: ContextFilter) -> None:
         self.owner = owner
 
+    async def on_llm_start(self, context: Any, agent: Any, *args: Any) -> None:
+        self.owner._start(context, agent)
+
     async def on_llm_end(self, context: Any, agent: Any, response: Any) -> None:
-        self.owner._finish(agent, response)
+        self.owner._finish(context, response)
 
 
 class MemorySession:

@@ -98,3 +98,40 @@ def test_tool_loop_is_recorded_and_the_session_lives_in_memory(tmp_path: Path) -
     assert asyncio.run(session.get_items()) == []
     flt.close()
     store.close()
+
+
+def test_a_model_call_that_failed_does_not_take_the_next_calls_reply(tmp_path: Path) -> None:
+    # the filter queued each call per agent name and on_llm_end took the oldest: after one
+    # call that raised (no on_llm_end), every later reply was recorded against the call
+    # before it and the last call stayed open, so flt.records waited out its timeout
+    from tests.backends.fakeserver import Fault
+
+    async def run(fake: FakeServer, flt: ContextFilter) -> Any:
+        client = AsyncOpenAI(base_url=fake.openai_url, api_key="test", max_retries=0)
+        model = agents.OpenAIResponsesModel(model="gpt-4.1", openai_client=client)
+        agent = agents.Agent(name="coder", model=model, instructions=INSTRUCTIONS)
+        cfg = agents.RunConfig(call_model_input_filter=flt, tracing_disabled=True)
+        with pytest.raises(Exception, match="429|rate"):
+            await agents.Runner.run(agent, "first try", run_config=cfg, hooks=flt.hooks)
+        out = await agents.Runner.run(agent, "second try, a longer message to tell it apart",
+                                      run_config=cfg, hooks=flt.hooks)
+        await client.close()
+        return out
+
+    with FakeServer() as fake:
+        fake.inject(Fault("status", status=429))  # takes the first reply with it
+        fake.reply(text="ok")
+        fake.reply(text="done")
+        flt = ContextFilter(model="gpt-4.1", trace=str(tmp_path / "agent.jsonl"))
+        import gc
+
+        out = asyncio.run(run(fake, flt))
+        gc.collect()  # the failed run's context is gone: its call is closed as failed
+        assert out.final_output == "done"
+        assert flt.recorder.wait_idle(5)  # nothing left open
+        failed, done = sorted(flt.records, key=lambda r: r.started_at)
+    assert not failed.ok and "no reply" in (failed.error or "")
+    assert done.ok and done.reported is not None
+    assert done.reported.input_tokens == fake.answers[-1]["usage"]["input_tokens"]
+    assert any("second try" in b.key or b.layer == "user" for b in done.blocks)
+    assert done.predicted.input_tokens > failed.predicted.input_tokens  # its own request
