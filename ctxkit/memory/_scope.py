@@ -31,6 +31,18 @@ def _check_id(what: str, value: object, *, optional: bool = False) -> None:
     if len(value) > _MAX_ID or any(ord(c) < 32 for c in value):
         raise UserError(f"Scope.{what} {value[:40]!r} must be at most {_MAX_ID} printable "
                         "characters")
+    check_text(f"Scope.{what}", value)
+
+
+def check_text(what: str, value: str) -> None:
+    """Refuse text with no UTF-8 form (a lone surrogate: bytes decoded with
+    ``errors="surrogateescape"``), which no database or hash can take."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UserError(f"{what} is not valid Unicode: a lone surrogate {value[exc.start]!r} "
+                        f"at index {exc.start} (bytes decoded with errors='surrogateescape'?);"
+                        " decode the bytes properly or replace it first") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

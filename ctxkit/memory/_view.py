@@ -24,6 +24,7 @@ from ._scope import (
     MemoryRecord,
     Scope,
     check_scope,
+    check_text,
 )
 from ._search import SearchParams, hybrid
 from ._visibility import successors, to_record, visible
@@ -65,6 +66,7 @@ class MemoryView:
         scope = check_scope(scope)
         if not isinstance(query, str):
             raise UserError(f"search query must be str, got {type(query).__name__}")
+        check_text("search query", query)
         if k < 1:
             raise UserError(f"k must be >= 1, got {k}")
         _check_tier(tier)
@@ -115,6 +117,7 @@ class MemoryView:
         scope = check_scope(scope)
         if not isinstance(query, str):
             raise UserError(f"recall query must be str, got {type(query).__name__}")
+        check_text("recall query", query)
         if k < 1:
             raise UserError(f"k must be >= 1, got {k}")
         if parts is not None and not isinstance(parts, QueryParts):

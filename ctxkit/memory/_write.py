@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from .._errors import StoreError, UserError
 from ._models import AuditRow, RecordRow
 from ._redact import redact, redact_value
-from ._scope import SOURCES, TIERS, TRUST, UNTRUSTED_SOURCES, Scope
+from ._scope import SOURCES, TIERS, TRUST, UNTRUSTED_SOURCES, Scope, check_text
 from ._text import content_hash, term_counts
 
 #: the largest content one record takes (characters): bigger text is split or summarized
@@ -45,6 +45,7 @@ def prepare(scope: Scope, item: str | Mapping[str, Any], now: float, *, secrets:
     content = it.get("content")
     if not isinstance(content, str) or not content.strip():
         raise UserError("memory content must be a non-empty str")
+    check_text("memory content", content)
     if len(content) > max_content:
         raise UserError(f"memory content of {len(content):,} characters is over the "
                         f"{max_content:,} a record takes; split it into several records or "
@@ -65,11 +66,17 @@ def prepare(scope: Scope, item: str | Mapping[str, Any], now: float, *, secrets:
                             or not math.isfinite(ttl) or ttl <= 0):
         raise UserError(f"ttl must be a finite number of seconds > 0 (or a timedelta), got "
                         f"{ttl!r}; pass ttl=None for a record that does not expire")
-    meta = dict(it.get("meta") or {})
+    meta = it.get("meta") or {}
+    if not isinstance(meta, Mapping):
+        raise UserError(f"meta must be a mapping (a dict of JSON values), got "
+                        f"{type(meta).__name__}")
+    meta = dict(meta)
     try:
-        size = len(json.dumps(meta, allow_nan=False))
+        dumped = json.dumps(meta, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise UserError(f"meta must be JSON-serializable (finite numbers): {exc}") from exc
+    check_text("meta", dumped)
+    size = len(dumped)
     if size > MAX_META:
         raise UserError(f"meta is {size:,} characters of JSON, over {MAX_META:,}; keep "
                         "metadata small and put the text in content")
@@ -78,6 +85,10 @@ def prepare(scope: Scope, item: str | Mapping[str, Any], now: float, *, secrets:
         raise UserError(f"source_ref must be a str of at most {MAX_REF} characters")
     if key is not None and len(str(key)) > 200:
         raise UserError("key must be at most 200 characters; it names a slot, not a value")
+    for name, value in (("kind", it.get("kind")), ("source_ref", ref), ("key", key),
+                        ("actor", it.get("actor"))):
+        if isinstance(value, str):
+            check_text(name, value)
     # every stored string passes the redactor, not only the content
     red = redact(content, secrets=secrets, pii=pii)
     text = red.text

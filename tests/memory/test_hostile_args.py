@@ -1,0 +1,62 @@
+"""The memory store's public API with hostile arguments: text that is not valid Unicode
+(a lone surrogate, as bytes decoded with ``errors="surrogateescape"`` give) and metadata
+that is not a mapping. Each is a UserError naming the argument, and nothing already
+stored is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ctxkit import UserError
+from ctxkit.memory import MemoryStore, Scope
+
+LONE = "\ud800"  # half a surrogate pair: no UTF-8 encoding exists
+A = Scope(tenant="acme", user="u1", session="s1")
+
+
+@pytest.mark.parametrize("item", [
+    {"content": f"deploy on friday {LONE}"},
+    {"content": "deploy on friday", "kind": f"note{LONE}"},
+    {"content": "deploy on friday", "source_ref": f"tool:{LONE}"},
+    {"content": "deploy on friday", "tier": "semantic", "key": f"deploy.{LONE}"},
+    {"content": "deploy on friday", "meta": {"why": f"x{LONE}"}},
+], ids=["content", "kind", "source_ref", "key", "meta"])
+def test_a_lone_surrogate_is_a_user_error_and_the_batch_writes_nothing(
+        store: MemoryStore, item: dict[str, Any]) -> None:
+    # once a UnicodeEncodeError from hashing or from the database driver
+    store.write(A, "kept: the release is on monday")
+    field = next(k for k, v in item.items() if LONE in str(v) or LONE in repr(v)
+                 or (isinstance(v, dict) and any(LONE in str(x) for x in v.values())))
+    with pytest.raises(UserError, match=f"{field}.*not valid Unicode"):
+        store.write_many(A, ["a fine record", item])
+    assert [r.content for r in store.list(A)] == ["kept: the release is on monday"]
+
+
+@pytest.mark.parametrize("scope", [
+    lambda: Scope(tenant=f"acme{LONE}", user="u1"),
+    lambda: Scope(tenant="acme", user=f"u1{LONE}"),
+    lambda: Scope(tenant="acme", user="u1", session=f"s{LONE}"),
+], ids=["tenant", "user", "session"])
+def test_a_scope_with_a_lone_surrogate_is_refused_when_built(scope: Any) -> None:
+    with pytest.raises(UserError, match="not valid Unicode"):
+        scope()
+
+
+def test_a_query_with_a_lone_surrogate_is_a_user_error(store: MemoryStore) -> None:
+    store.write(A, "the release is on monday")
+    for read in (store.search, store.recall):
+        with pytest.raises(UserError, match="query.*not valid Unicode"):
+            read(A, f"when is the release {LONE}")
+    assert [h.record.content for h in store.search(A, "when is the release")] == \
+        ["the release is on monday"]
+
+
+@pytest.mark.parametrize("meta", [[1, 2], "tag", 5], ids=["list", "str", "int"])
+def test_meta_that_is_not_a_mapping_is_a_user_error(store: MemoryStore, meta: Any) -> None:
+    # a list raised TypeError from dict(); a str of two-character items would have been
+    # read as key/value pairs
+    with pytest.raises(UserError, match="meta must be a mapping"):
+        store.write(A, "deploy on friday", meta=meta)
+    assert store.list(A) == []
