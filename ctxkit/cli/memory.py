@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._errors import UserError
+from ..audit._render import clean  # stored text may hold escape sequences: none reach a tty
 from ._args import whole
 
 EPILOG = """\
@@ -106,7 +107,7 @@ def _list(store: Any, scope: Any, args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':12}  {'created (UTC)':19}  {'tier':8}  {'source':10}  {'state':10}  content")
     for r in recs:
-        text = " ".join(r.content.split())
+        text = " ".join(clean(r.content).split())
         print(f"{r.id[:12]}  {_when(r.created_at)}  {r.tier:8}  {r.source:10}  "
               f"{_state(r, store.clock()):10}  {text[:70]}")
     print(f"{len(recs)} record(s)", file=sys.stderr)
@@ -122,8 +123,8 @@ def _show(store: Any, scope: Any, args: argparse.Namespace) -> int:
         return 0
     for k, v in _as_json(rec, store).items():
         if k != "content" and v not in (None, [], {}, ""):
-            print(f"{k:15} {v}")
-    print(f"content:\n{rec.content}\n\naudit:")
+            print(clean(f"{k:15} {v}"))
+    print(f"content:\n{clean(rec.content)}\n\naudit:")
     for e in trail:
         print(_line(e))
     return 0
@@ -218,8 +219,8 @@ def _line(e: Any) -> str:
     extra = {k: v for k, v in e.detail.items()
              if k in ("query_sha256", "score", "via", "source", "cascade_from", "tier")}
     why = f"  reason: {e.reason}" if e.reason else ""
-    return (f"{e.seq:>6}  {_when(e.at)}  {e.action:8}  {(e.record_id or '-')[:12]:12}  "
-            f"{e.actor or '-':12}{why}  {json.dumps(extra) if extra else ''}").rstrip()
+    return clean(f"{e.seq:>6}  {_when(e.at)}  {e.action:8}  {(e.record_id or '-')[:12]:12}  "
+                 f"{e.actor or '-':12}{why}  {json.dumps(extra) if extra else ''}").rstrip()
 
 
 def _sqlite_path(url: str) -> str:

@@ -118,3 +118,23 @@ def test_a_file_that_is_no_store_and_times_that_match_nothing_are_refused(filled
     code, out, _ = _cli(capsys, "list", "--url", url, "--tenant", "acme", "--user", "u1",
                         "--json")
     assert {json.loads(line)["state"] for line in out.splitlines()} == {"live"}
+
+
+def test_stored_text_cannot_drive_the_operators_terminal(tmp_path, clock, capsys):
+    # a tool's output is stored as written: `list` and `show` printed its escape sequences
+    # raw, so a record could clear the screen, hide lines or retitle the terminal
+    url = f"sqlite:///{tmp_path / 'esc.db'}"
+    store = MemoryStore(url, vectors=tmp_path / "esc.vectors", clock=clock)
+    scope = Scope(tenant="acme", user="u1", session="s1")
+    rec = store.write(scope, "build ok\x1b[2J\x1b]0;pwned\x07\x9b31m done\r", source="tool",
+                      source_ref="ci\x1b[8m", kind="log\x1b[1m")
+    store.close()
+    base = ["--url", url, "--tenant", "acme", "--user", "u1"]
+    for argv in (["list", *base], ["show", *base, rec.id], ["audit", *base]):
+        code, out, err = _cli(capsys, *argv)
+        assert code == 0
+        bad = [c for c in out + err if (ord(c) < 32 and c not in "\n\t") or
+               0x7f <= ord(c) <= 0x9f]
+        assert bad == [], (argv[0], out)
+    code, out, _ = _cli(capsys, "show", *base, rec.id)
+    assert "build ok" in out and "done" in out and "pwned" not in out
