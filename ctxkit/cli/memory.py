@@ -73,9 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one ``ctxkit memory`` subcommand; returns the exit status."""
-    from ..memory._scope import Scope
+    from ..memory._scope import Scope, check_text
     from ..memory._store import MemoryStore
 
+    for name, value in vars(args).items():
+        # bytes that are not UTF-8 reach argv as lone surrogates (surrogateescape)
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str):
+                check_text(name if name in ("id", "ids") else f"--{name.replace('_', '-')}", v)
     cmd = getattr(args, "memory_command", None)
     if not cmd:
         raise UserError("say what to do: ctxkit memory list|show|audit|revoke --help")

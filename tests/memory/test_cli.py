@@ -138,3 +138,19 @@ def test_stored_text_cannot_drive_the_operators_terminal(tmp_path, clock, capsys
         assert bad == [], (argv[0], out)
     code, out, _ = _cli(capsys, "show", *base, rec.id)
     assert "build ok" in out and "done" in out and "pwned" not in out
+
+
+@pytest.mark.parametrize("flag", ["--session", "--source", "--action", "--reason"])
+def test_an_argument_that_is_not_valid_utf8_is_a_clear_error(filled, capsys, flag):
+    # bytes that are not UTF-8 reach argv as lone surrogates: the database driver raised
+    # UnicodeEncodeError with a traceback
+    url, good, bad = filled
+    cmd = {"--session": "list", "--source": "list", "--action": "audit",
+           "--reason": "revoke"}[flag]
+    extra = ["--source", "tool"] if flag == "--reason" else []
+    code, _, err = _cli(capsys, cmd, "--url", url, "--tenant", "acme", "--user", "u1",
+                        *extra, flag, b"x\xff".decode("utf-8", "surrogateescape"))
+    assert code == 1 and f"{flag} is not valid Unicode" in err
+    store = MemoryStore(url)
+    assert {r.id for r in store.list(Scope(tenant="acme", user="u1"))} == {good.id, bad.id}
+    store.close()
