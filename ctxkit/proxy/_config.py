@@ -36,6 +36,9 @@ class ProxyConfig:
         read_timeout_s: longest silence from upstream, between bytes of a reply (504).
         body_timeout_s: longest time a client may take to send its request body (408).
         max_records: records kept in memory for the live pages (the trace keeps all).
+        max_record_bytes: bytes of one reply kept for its record: past it, the first and
+            last halves (the usage is in a stream's first and last events); the client
+            still gets every byte. Bounds the proxy's memory under a stream that never ends.
     """
 
     upstream: str = "anthropic"
@@ -49,10 +52,13 @@ class ProxyConfig:
     read_timeout_s: float = 600.0
     body_timeout_s: float = 60.0
     max_records: int = 5000
+    max_record_bytes: int = 64 * MiB
 
     def __post_init__(self) -> None:
         if self.max_body_bytes <= 0:
             raise UserError("max_body_bytes must be > 0 (bytes)")
+        if self.max_record_bytes <= 0:
+            raise UserError("max_record_bytes must be > 0 (bytes)")
         for name in ("connect_timeout_s", "read_timeout_s", "body_timeout_s"):
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be > 0 (seconds)")

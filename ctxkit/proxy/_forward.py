@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -190,13 +191,13 @@ class ProxyApp:
                        if k.lower() not in HOP_BY_HOP or k.lower() == b"content-length"]
         await send({"type": "http.response.start", "status": upstream.status_code,
                      "headers": out_headers})
-        keep: list[bytes] = []
+        keep = ReplyBuffer(self.config.max_record_bytes)
         first_byte: list[float] = []
 
         async def pump() -> None:
             async for chunk in upstream.aiter_raw():
                 if call is not None:
-                    keep.append(chunk)
+                    keep.add(chunk)
                 if first_byte:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     continue
@@ -227,10 +228,40 @@ class ProxyApp:
             gone.cancel()
             await upstream.aclose()
             if call is not None:
-                self.recorder.finish(call, upstream.status_code, dict(upstream.headers), keep,
-                                     error, time.perf_counter() - t0,
-                                     first_byte[0] if first_byte else None)
+                self.recorder.finish(call, upstream.status_code, dict(upstream.headers),
+                                     keep.chunks(), error, time.perf_counter() - t0,
+                                     first_byte[0] if first_byte else None,
+                                     dropped=keep.dropped)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class ReplyBuffer:
+    """A reply's bytes for its record: all of them up to ``limit``, past it the first and
+    the last ``limit // 2`` (a stream's usage is in its first and last events)."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max(1, limit // 2)
+        self.head: list[bytes] = []
+        self.tail: deque[bytes] = deque()
+        self.num_head = self.num_tail = self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        if self.num_head < self.half:
+            self.head.append(chunk)
+            self.num_head += len(chunk)
+            return
+        self.tail.append(chunk)
+        self.num_tail += len(chunk)
+        while self.num_tail - len(self.tail[0]) >= self.half:
+            gone = self.tail.popleft()
+            self.num_tail -= len(gone)
+            self.dropped += len(gone)
+
+    def chunks(self) -> list[bytes]:
+        """The kept bytes; where a middle was dropped, a blank line stands in for it, so a
+        server-sent event cut there is not joined to another."""
+        return [*self.head, b"\n\n", *self.tail] if self.dropped else \
+            [*self.head, *self.tail]
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -98,11 +98,13 @@ class Recorder:
 
     def finish(self, call: int | None, status: int, headers: dict[str, str],
                chunks: list[bytes], error: str | None, latency_s: float,
-               first_byte_s: float | None) -> None:
+               first_byte_s: float | None, *, dropped: int = 0) -> None:
+        """The reply of ``call`` ended: its status, headers and kept bytes (``dropped``:
+        bytes of its middle not kept, see ``ProxyConfig.max_record_bytes``)."""
         if call is not None:
             self.release(call)
             self._submit(lambda: self._finish_and_close(call, status, headers, chunks, error,
-                                                        latency_s, first_byte_s))
+                                                        latency_s, first_byte_s, dropped))
 
     def fail(self, call: int | None, error: str) -> None:
         self.finish(call, 0, {}, [], error, 0.0, None)
@@ -205,7 +207,8 @@ class Recorder:
                 self._open -= 1
 
     def _finish(self, call: int, status: int, headers: dict[str, str], chunks: list[bytes],
-                error: str | None, latency_s: float, first_byte_s: float | None) -> None:
+                error: str | None, latency_s: float, first_byte_s: float | None,
+                dropped: int) -> None:
         p = self._pending.pop(call)
         response = None
         note = None
@@ -215,6 +218,10 @@ class Recorder:
                 response, note = read_reply(p.route, raw, headers.get("content-type", ""))
             except (ValueError, ImportError, OSError) as exc:
                 note = f"the reply could not be read: {exc}"
+        if dropped:
+            total = sum(map(len, chunks)) - 2 + dropped  # less the blank line standing in
+            note = (f"the reply was {total:,} bytes: {dropped:,} in its middle were not kept "
+                    f"(max_record_bytes)" + (f"; {note}" if note else ""))
         if status >= 400 and error is None:
             body = b"".join(chunks)[:2000].decode("utf-8", errors="replace")
             error = f"upstream answered {status}: {body}"
@@ -222,6 +229,8 @@ class Recorder:
                                   "stream": p.request.stream if p.request else None}
         if note:
             extras["reply_note"] = note
+        if dropped:
+            extras["reply_bytes_dropped"] = dropped
         if p.session is not None:
             extras["session_inferred"] = not p.session.named
         if p.request is not None and p.request.continues:

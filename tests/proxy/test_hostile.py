@@ -16,6 +16,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from ctxkit import UserError
 from ctxkit.proxy import Proxy, ProxyConfig
 from tests.proxy.conftest import ant, get, oai
 
@@ -242,3 +243,41 @@ def test_a_cache_killer_line_cannot_be_forged_or_colour_the_terminal(
     assert not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in line), repr(line)
     assert "grep\\n12:00:00 ctxkit proxy: forwarding" in line  # shown, escaped
     assert "\\x1b[2J" in line and "\\x9b31m" in line
+
+
+def test_a_reply_longer_than_the_record_keeps_streams_whole_and_its_usage(
+        upstream: RawUpstream) -> None:
+    # every byte of a reply was kept for the recorder until the reply ended: a stream that
+    # never ends (or a huge one) grew the proxy's memory without bound. Past the limit only
+    # the start and the end are kept; the client still gets every byte
+    delta = {"type": "content_block_delta", "index": 0,
+             "delta": {"type": "text_delta", "text": "x" * 4000}}
+    events = [{"type": "message_start", "message": _message(USAGE, [])},
+              {"type": "content_block_start", "index": 0,
+               "content_block": {"type": "text", "text": ""}},
+              *[delta] * 2000,  # 8 MB
+              {"type": "content_block_stop", "index": 0},
+              {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+               "usage": {"output_tokens": 2_000_000}},
+              {"type": "message_stop"}]
+    upstream.sse(*events)
+    with Proxy(ProxyConfig(upstream=upstream.url, port=0, max_record_bytes=1 << 20)) as proxy:
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "stream": True, "messages": ASK}
+        with httpx.stream("POST", proxy.url + "/v1/messages", json=body, timeout=60) as r:
+            got = sum(len(c) for c in r.iter_raw())
+        (record,) = proxy.records()
+    assert got == len(upstream_body(events))
+    assert record.reported is not None and record.reported.output_tokens == 2_000_000
+    assert record.reported.input_tokens == USAGE["input_tokens"]  # from message_start
+    note = record.extras["reply_note"]
+    assert "not kept" in note and f"{got:,}" in note
+    assert record.extras["reply_bytes_dropped"] > got - (2 << 20)  # limit + a chunk each end
+
+
+def upstream_body(events: list[Any]) -> bytes:
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+
+
+def test_max_record_bytes_is_checked() -> None:
+    with pytest.raises(UserError, match="max_record_bytes"):
+        ProxyConfig(max_record_bytes=0)
