@@ -169,7 +169,10 @@ class ProxyApp:
             if route in ("messages", "chat", "responses") else None
         if route == "count_tokens":
             self.recorder.count_tokens_call()
-        url = self.base + scope["path"]
+        # the path as the client sent it: the decoded one would turn %2F into a separator,
+        # %3F into a query and ..%2F into a climb out of the upstream's base path
+        raw: bytes | None = scope.get("raw_path")
+        url = self.base + (raw.decode("latin-1") if raw else scope["path"])
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
         client = self._client()

@@ -30,6 +30,7 @@ class RawUpstream:
 
     def __init__(self) -> None:
         self.replies: deque[tuple[int, str, bytes]] = deque()
+        self.paths: list[str] = []  # each request's target, as received
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +40,7 @@ class RawUpstream:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                owner.paths.append(self.path)
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 status, ctype, body = owner.replies.popleft() if owner.replies else (
                     200, "application/json", json.dumps(_message(USAGE)).encode())
@@ -281,3 +283,15 @@ def upstream_body(events: list[Any]) -> bytes:
 def test_max_record_bytes_is_checked() -> None:
     with pytest.raises(UserError, match="max_record_bytes"):
         ProxyConfig(max_record_bytes=0)
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/files/a%2Fb/content", "/v1/files/a%3Fpurpose=x", "/v1/files/a%23b",
+    "/v1/files/..%2F..%2F..%2Fadmin", "/v1/files/caf%C3%A9?q=a%20b"])
+def test_a_path_goes_upstream_as_the_client_sent_it(upstream: RawUpstream, path: str) -> None:
+    # the proxy forwarded the percent-decoded path: %2F became a separator, %3F started a
+    # query, %23 cut the path short, and ..%2F climbed out of the upstream's base path
+    with Proxy(ProxyConfig(upstream=upstream.url + "/api", port=0)) as proxy:
+        r = httpx.post(proxy.url + path, content=b"{}", timeout=30)
+    assert r.status_code == 200
+    assert upstream.paths == ["/api" + path]
