@@ -292,25 +292,36 @@ def block_record(b: Block, tokens: int) -> BlockRecord:
 
 
 def decode(raw: bytes, encoding: str | None) -> bytes:
-    """The body as sent before ``content-encoding`` (gzip, deflate, br, zstd)."""
+    """The body as sent before ``content-encoding`` (gzip, deflate, br, zstd). A body cut
+    short (the reply ended early) gives what its start holds.
+
+    Raises:
+        ValueError: an unknown encoding, or a body that is not in it (corrupt).
+        ImportError: ``br``/``zstd`` without their decoder installed.
+    """
     enc = (encoding or "identity").strip().lower()
     if enc in ("", "identity"):
         return raw
-    if enc in ("gzip", "x-gzip"):
-        return zlib.decompress(raw, 16 + zlib.MAX_WBITS)
-    if enc == "deflate":
-        try:
-            return zlib.decompress(raw)
-        except zlib.error:
-            return zlib.decompress(raw, -zlib.MAX_WBITS)
-    if enc == "br":
-        import brotli  # present when upstream sends br
+    try:
+        if enc in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw)
+        if enc == "deflate":
+            try:
+                return zlib.decompressobj().decompress(raw)
+            except zlib.error:
+                return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw)
+        if enc == "br":
+            import brotli  # present when upstream sends br
 
-        return bytes(brotli.decompress(raw))
-    if enc == "zstd":
-        import zstandard
+            return bytes(brotli.Decompressor().process(raw))
+        if enc == "zstd":
+            import zstandard
 
-        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(raw))
+            return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(raw))
+    except ImportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zlib.error, brotli.error, ZstdError
+        raise ValueError(f"the {enc} body is corrupt ({exc})") from None
     raise ValueError(f"unknown content-encoding {encoding!r}")
 
 

@@ -29,7 +29,7 @@ class RawUpstream:
     """A loopback server answering each POST with the next queued (status, type, body)."""
 
     def __init__(self) -> None:
-        self.replies: deque[tuple[int, str, bytes]] = deque()
+        self.replies: deque[tuple[Any, ...]] = deque()
         self.paths: list[str] = []  # each request's target, as received
         owner = self
 
@@ -42,13 +42,18 @@ class RawUpstream:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 owner.paths.append(self.path)
                 self.rfile.read(int(self.headers.get("content-length") or 0))
-                status, ctype, body = owner.replies.popleft() if owner.replies else (
-                    200, "application/json", json.dumps(_message(USAGE)).encode())
+                status, ctype, body, *more = owner.replies.popleft() if owner.replies \
+                    else (200, "application/json", json.dumps(_message(USAGE)).encode())
+                headers, send = more if more else ({}, len(body))  # send < len: cut there
                 self.send_response(status)
                 self.send_header("content-type", ctype)
                 self.send_header("content-length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(body[:send])
+                if send < len(body):
+                    self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -88,8 +93,8 @@ def hostile_proxy(upstream: RawUpstream) -> Iterator[Proxy]:
 
 
 def _no_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    failed = [r for r in caplog.records if r.exc_info or "recording a call failed" in
-              r.getMessage()]
+    failed = [r for r in caplog.records if r.name == "ctxkit.proxy" and (
+              r.exc_info or "recording a call failed" in r.getMessage())]
     assert failed == [], failed[0].getMessage()
 
 
@@ -295,3 +300,36 @@ def test_a_path_goes_upstream_as_the_client_sent_it(upstream: RawUpstream, path:
         r = httpx.post(proxy.url + path, content=b"{}", timeout=30)
     assert r.status_code == 200
     assert upstream.paths == ["/api" + path]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "zstd"])
+@pytest.mark.parametrize("how", ["cut", "corrupt"])
+def test_a_compressed_reply_cut_short_or_corrupt_is_still_recorded(
+        upstream: RawUpstream, hostile_proxy: Proxy, caplog: pytest.LogCaptureFixture,
+        encoding: str, how: str) -> None:
+    # the SDKs ask for gzip: a compressed body cut mid-way (upstream or the client went
+    # away) or corrupt raised zlib.error / ZstdError, which the recorder did not catch, so
+    # the call left no record and the log a traceback
+    import zlib
+
+    import zstandard
+
+    raw = json.dumps(_message(USAGE, [{"type": "text", "text": "word " * 4000}])).encode()
+    packed = {"gzip": lambda b: zlib.compress(b, wbits=16 + zlib.MAX_WBITS),
+              "deflate": zlib.compress,
+              "zstd": lambda b: zstandard.ZstdCompressor().compress(b)}[encoding](raw)
+    if how == "corrupt":
+        packed = packed[:10] + bytes(b ^ 0x5A for b in packed[10:])
+    upstream.replies.append((200, "application/json", packed, {"content-encoding": encoding},
+                             len(packed) // 2 if how == "cut" else len(packed)))
+    with caplog.at_level(logging.WARNING, logger="ctxkit.proxy"):
+        try:
+            httpx.post(hostile_proxy.url + "/v1/messages", timeout=30, json={
+                "model": "claude-sonnet-4-5", "max_tokens": 8, "messages": ASK})
+        except httpx.HTTPError:
+            pass  # cut: the client sees the connection end early, as it should
+        (record,) = hostile_proxy.records()
+    assert record.reported is None and record.extras["reply_note"]
+    if how == "cut":
+        assert "upstream connection broke mid-reply" in (record.error or "")
+    _no_traceback(caplog)
