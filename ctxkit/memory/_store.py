@@ -115,6 +115,13 @@ class MemoryStore(MemoryView):
         with self._factory(info={"scope": scope}) as db, db.begin():
             yield db
 
+    def _lock_for_write(self, db: Session) -> None:
+        """Take SQLite's write lock before a write reads what it dedupes against: the
+        driver begins a transaction only at the first INSERT, so that lookup would read
+        outside it and two processes writing one memory at once could both insert it."""
+        if self._engine.dialect.name == "sqlite":
+            db.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
     @contextmanager
     def _maintenance(self, why: str) -> Iterator[Session]:
         with self._factory(info={"unscoped": why}) as db, db.begin():
@@ -224,6 +231,7 @@ class MemoryStore(MemoryView):
         fresh_terms: list[Any] = []
         who = {"tenant": scope.tenant, "user_id": scope.user}
         with self.session(scope) as db:
+            self._lock_for_write(db)
             check_parents(db, prepared)
             candidates = same_content(db, {p["row"].content_hash for p in prepared}, now)
             batch: dict[tuple[Any, ...], Any] = {}
