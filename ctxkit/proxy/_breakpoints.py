@@ -29,11 +29,17 @@ _NO_CACHE = ("thinking", "redacted_thinking")
 def add_breakpoints(body: bytes, profile_of: Callable[[str, str], Profile],
                     counter_of: Callable[[Profile], Any]) -> tuple[bytes, str | None]:
     """``body`` with breakpoints where they pay, and a sentence saying what was added
-    (None and the body unchanged when nothing was)."""
+    (None and the body unchanged when nothing was, or when the body is not in the shape
+    of the API: upstream's own 400 says best what is wrong with it)."""
     try:
-        data = json.loads(body)
-    except ValueError:
+        return _add(body, profile_of, counter_of)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
         return body, None
+
+
+def _add(body: bytes, profile_of: Callable[[str, str], Profile],
+         counter_of: Callable[[Profile], Any]) -> tuple[bytes, str | None]:
+    data = json.loads(body)
     if not isinstance(data, dict) or b'"cache_control"' in body or \
             not isinstance(data.get("messages"), list):
         return body, None

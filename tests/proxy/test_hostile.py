@@ -31,6 +31,7 @@ class RawUpstream:
     def __init__(self) -> None:
         self.replies: deque[tuple[Any, ...]] = deque()
         self.paths: list[str] = []  # each request's target, as received
+        self.bodies: list[bytes] = []  # and its body
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,7 +42,8 @@ class RawUpstream:
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 owner.paths.append(self.path)
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                owner.bodies.append(self.rfile.read(int(self.headers.get("content-length")
+                                                        or 0)))
                 status, ctype, body, *more = owner.replies.popleft() if owner.replies \
                     else (200, "application/json", json.dumps(_message(USAGE)).encode())
                 headers, send = more if more else ({}, len(body))  # send < len: cut there
@@ -333,3 +335,50 @@ def test_a_compressed_reply_cut_short_or_corrupt_is_still_recorded(
     if how == "cut":
         assert "upstream connection broke mid-reply" in (record.error or "")
     _no_traceback(caplog)
+
+
+BIG = "You are a careful coding agent. Read before you write. " * 200
+ODD_FOR_BREAKPOINTS = {
+    "a message a number": [5, {"role": "user", "content": "hi"}],
+    "system a list of strings": None,
+    "content a list holding a string": [{"role": "user", "content": ["hi " * 2000]}],
+    "a message without content": [{"role": "user"}],
+}
+
+
+@pytest.mark.parametrize("messages", ODD_FOR_BREAKPOINTS.values(),
+                         ids=ODD_FOR_BREAKPOINTS.keys())
+def test_place_breakpoints_forwards_a_body_it_cannot_mark_unchanged(
+        upstream: RawUpstream, messages: Any) -> None:
+    # --place-breakpoints read the body on the request's path: a shape it did not expect
+    # raised there, so the client got a plain-text 500 from the proxy and upstream (whose
+    # 400 would have said what is wrong) never saw the request
+    body: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 8, "system": BIG,
+                            "messages": messages}
+    if messages is None:
+        body.update(system=[BIG], messages=ASK)
+    raw = json.dumps(body).encode()
+    with Proxy(ProxyConfig(upstream=upstream.url, port=0, place_breakpoints=True)) as proxy:
+        r = httpx.post(proxy.url + "/v1/messages", content=raw, timeout=30,
+                       headers={"content-type": "application/json"})
+        (record,) = proxy.records()
+    assert r.status_code == 200 and r.json()["type"] == "message"
+    assert upstream.bodies == [raw]  # as sent: the one change could not be made
+    assert record.extras["changed"] is None
+
+
+def test_place_breakpoints_still_marks_a_body_it_can_read(upstream: RawUpstream) -> None:
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "system": BIG, "messages": ASK}
+    with Proxy(ProxyConfig(upstream=upstream.url, port=0, place_breakpoints=True)) as proxy:
+        httpx.post(proxy.url + "/v1/messages", json=body, timeout=30)
+        (record,) = proxy.records()
+    assert b'"cache_control"' in upstream.bodies[0]
+    assert record.extras["changed"].startswith("added cache_control breakpoints at system")
+
+
+def test_place_breakpoints_forwards_json_nested_past_the_recursion_limit(
+        upstream: RawUpstream) -> None:
+    raw = b'{"model": "claude-sonnet-4-5", "messages": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}"
+    with Proxy(ProxyConfig(upstream=upstream.url, port=0, place_breakpoints=True)) as proxy:
+        r = httpx.post(proxy.url + "/v1/messages", content=raw, timeout=30)
+    assert r.status_code == 200 and upstream.bodies == [raw]
