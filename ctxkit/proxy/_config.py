@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .._errors import UserError
+from .._profile import profile_for
 
 UPSTREAMS = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com"}
 MiB = 1024 * 1024
@@ -65,6 +66,8 @@ class ProxyConfig:
         if not 0 <= self.port <= 65535:
             raise UserError(f"port {self.port} is not a TCP port (0-65535)")
         _ = self.upstream_url  # validate now, not at the first request
+        if self.profile is not None:
+            profile_for(self.profile)  # a typo is refused here, not in every call's record
         if self.trace is not None:
             Path(self.trace).parent.mkdir(parents=True, exist_ok=True)
 

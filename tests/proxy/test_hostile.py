@@ -382,3 +382,17 @@ def test_place_breakpoints_forwards_json_nested_past_the_recursion_limit(
     with Proxy(ProxyConfig(upstream=upstream.url, port=0, place_breakpoints=True)) as proxy:
         r = httpx.post(proxy.url + "/v1/messages", content=raw, timeout=30)
     assert r.status_code == 200 and upstream.bodies == [raw]
+
+
+def test_an_unknown_profile_is_refused_at_start_not_at_every_call(
+        upstream: RawUpstream, capsys: pytest.CaptureFixture[str]) -> None:
+    # --profile with a typo (gpt4o) started the proxy, and then every call's record was 'unparsed'
+    # with "the request body could not be read: no profile for model ..."
+    with pytest.raises(UserError, match="no profile for model 'gpt4o'"):
+        ProxyConfig(upstream=upstream.url, profile="gpt4o")
+    from ctxkit.cli import main
+
+    assert main(["proxy", "--upstream", upstream.url, "--port", "0",
+                 "--profile", "gpt4o"]) != 0
+    assert "no profile for model 'gpt4o'" in capsys.readouterr().err
+    assert ProxyConfig(upstream=upstream.url, profile="claude-sonnet-4-5").profile
