@@ -27,6 +27,15 @@ CASES = [
     (["serve", "--model", "/no/such/model", "--port", "70000"], "--port", "0 to 65535"),
     (["serve", "--model", "/no/such/model", "--max-request-bytes", "0"],
      "--max-request-bytes", "1 or more"),
+    # the proxy's: nan/inf sizes ended in a ValueError/OverflowError traceback, and a nan
+    # timeout started a proxy that answered every request with a plain-text 500
+    (["proxy", "--max-body-mb", "nan"], "--max-body-mb", "a finite number > 0"),
+    (["proxy", "--max-body-mb", "inf"], "--max-body-mb", "a finite number > 0"),
+    (["proxy", "--max-body-mb", "0"], "--max-body-mb", "a finite number > 0"),
+    (["proxy", "--read-timeout", "nan"], "--read-timeout", "a number > 0"),
+    (["proxy", "--body-timeout", "nan"], "--body-timeout", "a number > 0"),
+    (["proxy", "--connect-timeout", "-3"], "--connect-timeout", "a number > 0"),
+    (["proxy", "--port", "70000"], "--port", "0 to 65535"),
 ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import positive, whole
+
 DESCRIPTION = """\
 an HTTP proxy for agents not written on ctxkit: point their base URL at it and every model
 call leaves a CallRecord (predicted and reported cache split, drift against the session's
@@ -38,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: anthropic)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (default 127.0.0.1; anything wider warns)")
-    parser.add_argument("--port", type=int, default=8788)
+    parser.add_argument("--port", type=whole(0, 65535), default=8788)
     parser.add_argument("--trace", default=None, metavar="PATH",
                         help="append every CallRecord to this JSONL file (redacted, no keys)")
     parser.add_argument("--place-breakpoints", action="store_true",
@@ -47,12 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=None, metavar="MODEL",
                         help="price and cache rules of this model family for every call "
                         "(default: by each request's model)")
-    parser.add_argument("--max-body-mb", type=float, default=32.0,
+    parser.add_argument("--max-body-mb", type=positive(), default=32.0,
                         help="refuse larger requests with 413 (default 32, Anthropic's limit)")
-    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S")
-    parser.add_argument("--read-timeout", type=float, default=600.0, metavar="S",
+    parser.add_argument("--connect-timeout", type=positive(no_limit=True), default=10.0,
+                        metavar="S")
+    parser.add_argument("--read-timeout", type=positive(no_limit=True), default=600.0,
+                        metavar="S",
                         help="longest silence from upstream within a reply (504 past it)")
-    parser.add_argument("--body-timeout", type=float, default=60.0, metavar="S",
+    parser.add_argument("--body-timeout", type=positive(no_limit=True), default=60.0,
+                        metavar="S",
                         help="longest time a client may take to send its request (408)")
     parser.set_defaults(func=run)
 

@@ -56,13 +56,13 @@ class ProxyConfig:
     max_record_bytes: int = 64 * MiB
 
     def __post_init__(self) -> None:
-        if self.max_body_bytes <= 0:
+        if not self.max_body_bytes > 0:
             raise UserError("max_body_bytes must be > 0 (bytes)")
         if self.max_record_bytes <= 0:
             raise UserError("max_record_bytes must be > 0 (bytes)")
         for name in ("connect_timeout_s", "read_timeout_s", "body_timeout_s"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"{name} must be > 0 (seconds)")
+            if not getattr(self, name) > 0:  # NaN too: it compares false with everything
+                raise UserError(f"{name} must be > 0 (seconds; inf for no limit)")
         if not 0 <= self.port <= 65535:
             raise UserError(f"port {self.port} is not a TCP port (0-65535)")
         _ = self.upstream_url  # validate now, not at the first request

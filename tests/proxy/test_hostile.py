@@ -396,3 +396,12 @@ def test_an_unknown_profile_is_refused_at_start_not_at_every_call(
                  "--profile", "gpt4o"]) != 0
     assert "no profile for model 'gpt4o'" in capsys.readouterr().err
     assert ProxyConfig(upstream=upstream.url, profile="claude-sonnet-4-5").profile
+
+
+@pytest.mark.parametrize("field", ["connect_timeout_s", "read_timeout_s", "body_timeout_s"])
+def test_a_nan_timeout_is_refused_when_the_config_is_built(field: str) -> None:
+    # NaN <= 0 is False: the config took it, and every request then failed in the proxy
+    # with "deadline must not be NaN" (a plain-text 500)
+    with pytest.raises(UserError, match=f"{field} must be"):
+        ProxyConfig(**{field: float("nan")})
+    assert getattr(ProxyConfig(**{field: float("inf")}), field) == float("inf")  # no limit
