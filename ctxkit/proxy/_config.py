@@ -69,7 +69,14 @@ class ProxyConfig:
         if self.profile is not None:
             profile_for(self.profile)  # a typo is refused here, not in every call's record
         if self.trace is not None:
-            Path(self.trace).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(self.trace)
+            try:  # opened now, so a path that cannot take records fails before any call
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "a", encoding="utf-8"):
+                    pass
+            except OSError as exc:
+                raise UserError(f"cannot write the trace {path} ({exc.strerror}); pass "
+                                "another path") from None
 
     @property
     def upstream_url(self) -> str:

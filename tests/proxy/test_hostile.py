@@ -405,3 +405,24 @@ def test_a_nan_timeout_is_refused_when_the_config_is_built(field: str) -> None:
     with pytest.raises(UserError, match=f"{field} must be"):
         ProxyConfig(**{field: float("nan")})
     assert getattr(ProxyConfig(**{field: float("inf")}), field) == float("inf")  # no limit
+
+
+def test_a_trace_path_that_cannot_be_written_is_refused_at_start(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # a directory for a file's parent was a FileNotFoundError/NotADirectoryError traceback,
+    # and a trace path that is a directory started the proxy, whose recorder then failed on
+    # every call: no record in the live pages, /metrics never counting, a traceback each
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for trace in (blocker / "t.jsonl", tmp_path):
+        with pytest.raises(UserError, match=f"cannot write the trace {trace}"):
+            ProxyConfig(trace=trace)
+    from ctxkit.cli import main
+
+    assert main(["proxy", "--port", "0", "--trace", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the trace" in err and "Traceback" not in err
+    kept = tmp_path / "old.jsonl"
+    kept.write_text('{"earlier": "record"}\n')
+    ProxyConfig(trace=kept)
+    assert kept.read_text() == '{"earlier": "record"}\n'  # appended to, never truncated
