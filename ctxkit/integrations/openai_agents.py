@@ -37,6 +37,7 @@ from .._errors import require
 from .._record import CallRecord
 from ..canonical import canonicalize
 from ..memory import Scope
+from ..memory._redact import redact_value
 
 agents: Any = require("agents", "openai-agents")
 
@@ -192,8 +193,12 @@ class MemorySession:
         for n, item in enumerate(items, start=seq):
             tool = isinstance(item, dict) and item.get("type") == "function_call_output"
             role = item.get("role") if isinstance(item, dict) else None
+            # redacted before it is JSON: the store's redactor reads text as written, and in
+            # JSON a quoted secret ("password": "...") reads \"password\": \"...\"
+            safe = redact_value(item, secrets=self.store.redact_secrets,
+                                pii=self.store.redact_pii)
             # the sequence number keeps two equal items (two "ok"s) from being one memory
-            batch.append(dict(content=f"#{n}\n" + json.dumps(item, default=str), tier="episodic",
+            batch.append(dict(content=f"#{n}\n" + json.dumps(safe, default=str), tier="episodic",
                               kind="agents_item", meta={"seq": n},
                               source="tool" if tool else "user" if role == "user" else "agent",
                               source_ref=item.get("call_id") if tool else None))

@@ -5,6 +5,7 @@ memory store through ``MemorySession``."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,24 @@ def test_a_model_call_that_failed_does_not_take_the_next_calls_reply(tmp_path: P
     assert done.reported.input_tokens == fake.answers[-1]["usage"]["input_tokens"]
     assert any("second try" in b.key or b.layer == "user" for b in done.blocks)
     assert done.predicted.input_tokens > failed.predicted.input_tokens  # its own request
+
+
+def test_memory_session_redacts_secrets_quoted_inside_items(tmp_path: Path) -> None:
+    # items were stored as JSON text, where a quoted secret reads \"password\": \"...\":
+    # the redactor, which reads text as written, found nothing and the secret was stored
+    store = MemoryStore(f"sqlite:///{tmp_path / 'mem.db'}", vectors=tmp_path / "vec",
+                        embedder=HashingEmbedder(64))
+    session = MemorySession(store, Scope(tenant="acme", user="u1", session="s1"))
+    secrets = ["hunter2hunter2", "s3cr3tValue9x"]
+    items = [{"role": "user", "content": 'the config is {"password": "hunter2hunter2"}'},
+             {"type": "function_call_output", "call_id": "c1",
+              "output": 'DB_PASSWORD="s3cr3tValue9x" ./migrate'}]
+    asyncio.run(session.add_items(items))
+    got = asyncio.run(session.get_items())
+    store.close()
+    assert [i.get("role") or i.get("type") for i in got] == ["user", "function_call_output"]
+    assert "[REDACTED:" in got[0]["content"] and "[REDACTED:" in got[1]["output"]
+    data = (tmp_path / "mem.db").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("mem.db*") if p.is_file())
+    for secret in secrets:
+        assert secret not in json.dumps(got) and secret.encode() not in data
