@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from .._record import CallRecord, LayerTokens, cost_usd
 from .._types import Response, ToolCall, Usage
 from ..audit._prompt import RecordedCall, header
 from ..memory import redact
+from ..memory._redact import redact_value
 from ._sessions import Session
 from ._wire import Request, block_record
 
@@ -92,10 +92,11 @@ def _clean_response(r: Response | None) -> Response | None:
         return None
     calls = []
     for c in r.tool_calls:
-        raw = json.dumps(c.arguments, ensure_ascii=False)
-        safe = clean(raw) or ""
-        calls.append(c if safe == raw else ToolCall(id=c.id, name=c.name,
-                                                     arguments={"_redacted": safe}))
+        # string by string: in the arguments' JSON text a quoted secret would read
+        # DB_PASSWORD=\"...\", which the redactor (reading text as written) misses
+        safe = redact_value(c.arguments)
+        calls.append(c if safe == c.arguments else ToolCall(id=c.id, name=c.name,
+                                                             arguments=safe))
     return r.model_copy(update={"text": clean(r.text) or "", "thinking": clean(r.thinking),
                                 "tool_calls": calls})
 

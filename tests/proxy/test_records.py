@@ -151,6 +151,27 @@ def test_the_key_is_in_no_file_and_prompt_secrets_are_redacted(
     assert len(load_trace(tmp_path / "out" / "trace.jsonl")) == len(records) == 4
 
 
+def test_tool_call_arguments_are_redacted_string_by_string(
+        fake: FakeServer, tmp_path: Path, make_proxy: Callable[..., Proxy]) -> None:
+    # the arguments were redacted as one JSON text, where a quoted secret inside a string
+    # reads DB_PASSWORD=\"...\": the redactor missed it and it reached the trace and the
+    # live pages; a redacted call's arguments also became {"_redacted": "<json text>"}
+    proxy = make_proxy(trace=tmp_path / "trace.jsonl")
+    fake.reply(tool_calls=[{"name": "bash", "arguments": {
+        "cmd": 'export DB_PASSWORD="s3cr3tValue9x" && ./migrate', "timeout": 30}}])
+    reply = ant(proxy).messages.create(model="claude-sonnet-4-5", max_tokens=64,
+                                       messages=[{"role": "user", "content": "migrate"}])
+    assert "s3cr3tValue9x" in reply.content[0].input["cmd"]  # the client gets it as sent
+    (record,) = proxy.records()
+    assert record.response is not None
+    (call,) = record.response.tool_calls
+    assert call.name == "bash" and call.arguments["timeout"] == 30
+    assert call.arguments["cmd"].startswith("export DB_PASSWORD=") and \
+        "[REDACTED:" in call.arguments["cmd"]
+    for text in ((tmp_path / "trace.jsonl").read_text(), get(proxy, "/ctxkit/records").text):
+        assert "s3cr3tValue9x" not in text
+
+
 def test_live_pages(proxy: Proxy) -> None:
     converse(ant(proxy), SYSTEM, ["one"])
     converse(ant(proxy), SYSTEM + " Now 2026-12-04.", ["one", "two"])
