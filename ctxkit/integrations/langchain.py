@@ -2,7 +2,7 @@
 through ctxkit layers and leaves a CallRecord per model call.
 
 ``ContextMiddleware`` wraps each model call of a ``create_agent`` agent
-(``wrap_model_call``). It hands what is new in the agent's messages since its last call
+(``wrap_model_call``; ``awrap_model_call`` when the agent runs async). It hands what is new in the agent's messages since its last call
 (the user's message, or the results of the tools the model asked for) to a
 ``ContextPipeline`` whose layers build the prompt (Prefix, History with milestone
 compaction, State, Retrieval, Memory: any ctxkit layers), renders the pipeline's Draft
@@ -26,7 +26,7 @@ tools; ctxkit decides the prompt. Needs ``pip install 'ctxkit[langchain]'``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .._backend import Backend
@@ -108,11 +108,23 @@ class _LangChainBackend(Backend):
         self.last: Any = None
 
     def complete(self, draft: Draft) -> Response:
+        self.last = self._handler()(self._request(draft))
+        return self._reply()
+
+    async def acomplete(self, draft: Draft) -> Response:
+        self.last = await self._handler()(self._request(draft))
+        return self._reply()
+
+    def _handler(self) -> Callable[[Any], Any]:
         if self.handler is None:
             raise UserError("ContextMiddleware's pipeline runs only inside a model call")
+        return self.handler
+
+    def _request(self, draft: Draft) -> Any:
         system, messages = to_messages(draft)
-        self.last = self.handler(self.request.override(system_message=system,
-                                                       messages=messages))
+        return self.request.override(system_message=system, messages=messages)
+
+    def _reply(self) -> Response:
         ai = next((m for m in reversed(self.last.result) if isinstance(m, AIMessage)), None)
         if ai is None:
             raise UserError("the model call returned no AIMessage")
@@ -151,6 +163,30 @@ class ContextMiddleware(AgentMiddleware):
         return self.pipeline
 
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        pipe, message, results = self._new_input(request)
+        self.backend.request, self.backend.handler = request, handler
+        try:
+            pipe.run(message, tool_results=results, max_steps=1)
+        finally:
+            self.backend.handler = None
+        self._seen = list(request.messages)
+        return self.backend.last
+
+    async def awrap_model_call(self, request: Any,
+                               handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        """``wrap_model_call`` for agents run async (``ainvoke``, ``astream``)."""
+        pipe, message, results = self._new_input(request)
+        self.backend.request, self.backend.handler = request, handler
+        try:
+            await pipe.arun(message, tool_results=results, max_steps=1)
+        finally:
+            self.backend.handler = None
+        self._seen = list(request.messages)
+        return self.backend.last
+
+    def _new_input(self, request: Any) -> tuple[ContextPipeline, str | None, list[ToolResult]]:
+        """The pipeline, and what is new in the agent's messages since the last model call:
+        the user's text and the tool results."""
         self._check_continues(request.messages)
         pipe = self._pipeline(request)
         texts: list[str] = []
@@ -162,13 +198,7 @@ class ContextMiddleware(AgentMiddleware):
             elif isinstance(m, HumanMessage):
                 texts.append(_text_of(m))
             # AIMessages are the replies the pipeline itself recorded
-        self.backend.request, self.backend.handler = request, handler
-        try:
-            pipe.run("\n\n".join(texts) or None, tool_results=results, max_steps=1)
-        finally:
-            self.backend.handler = None
-        self._seen = list(request.messages)
-        return self.backend.last
+        return pipe, "\n\n".join(texts) or None, results
 
     def _check_continues(self, messages: Sequence[BaseMessage]) -> None:
         """Refuse messages that do not start with those of the previous model call: the

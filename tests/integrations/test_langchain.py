@@ -240,3 +240,27 @@ def test_message_parts_reach_the_model_as_text_and_media_is_refused_by_name() ->
         agent2.invoke({"messages": [HumanMessage(content=[
             {"type": "text", "text": "what is this?"},
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}])]})
+
+
+def test_an_agent_run_async_goes_through_the_layers_too() -> None:
+    # only wrap_model_call existed: ainvoke/astream (LangGraph servers run agents async)
+    # failed with LangChain's NotImplementedError for awrap_model_call
+    import asyncio
+
+    model = ScriptedChat(script=[
+        AIMessage("", tool_calls=[{"name": "grep", "args": {"pattern": "parse"},
+                                   "id": "call_1"}], usage_metadata=usage(1500)),
+        AIMessage("in src/parse.py", usage_metadata=usage(1560, read=1400))], seen=[])
+    mw = ContextMiddleware([Prefix(system=LONG_SYSTEM, tools=[grep_schema()]), History()],
+                           model="claude-sonnet-4-5")
+    agent = create_agent(model, tools=[grep], middleware=[mw], system_prompt="ignored")
+    out = asyncio.run(agent.ainvoke({"messages": [HumanMessage("where is parse?")]}))
+    assert out["messages"][-1].content == "in src/parse.py"
+    first, second = model.seen
+    assert first[0].content == LONG_SYSTEM and first[-1].content == "where is parse?"
+    (result,) = [m for m in second if isinstance(m, ToolMessage)]
+    assert result.content == "src/parse.py:3: def parse("
+    records = mw.pipeline.records  # type: ignore[union-attr]
+    assert [r.reported.input_tokens for r in records] == [1500, 1560]  # type: ignore[union-attr]
+    with pytest.raises(UserError, match="one conversation"):
+        asyncio.run(agent.ainvoke({"messages": [HumanMessage("another conversation")]}))
