@@ -2,8 +2,9 @@
 through ctxkit layers and leaves a CallRecord per model call.
 
 ``ContextMiddleware`` wraps each model call of a ``create_agent`` agent
-(``wrap_model_call``; ``awrap_model_call`` when the agent runs async). It hands what is new in the agent's messages since its last call
-(the user's message, or the results of the tools the model asked for) to a
+(``wrap_model_call``; ``awrap_model_call`` when the agent runs async). It hands what is
+new in the agent's messages since its last call (the user's message, or the results of
+the tools the model asked for) to a
 ``ContextPipeline`` whose layers build the prompt (Prefix, History with milestone
 compaction, State, Retrieval, Memory: any ctxkit layers), renders the pipeline's Draft
 back into LangChain messages (``ctxkit.backends._layout``: system prompt, then the
