@@ -198,12 +198,33 @@ class MemorySession:
             safe = redact_value(item, secrets=self.store.redact_secrets,
                                 pii=self.store.redact_pii)
             # the sequence number keeps two equal items (two "ok"s) from being one memory
-            batch.append(dict(content=f"#{n}\n" + json.dumps(safe, default=str), tier="episodic",
+            batch.append(dict(content=f"#{n}\n" + self._encode(safe), tier="episodic",
                               kind="agents_item", meta={"seq": n},
                               source="tool" if tool else "user" if role == "user" else "agent",
                               source_ref=item.get("call_id") if tool else None))
         if batch:
             self.store.write_many(self.scope, batch)
+
+    def _encode(self, item: Any) -> str:
+        """``item`` as JSON (UTF-8 text, not escapes) within the store's ``max_content``:
+        a tool output over it keeps its head and tail with a marker between, as the
+        canonical form of long tool outputs does; the model has already read it whole."""
+        text = _dumps(item)
+        room = int(self.store.max_content) - 64  # the "#<seq>" line
+        if len(text) <= room or not isinstance(item, dict) or \
+                item.get("type") != "function_call_output" or \
+                not isinstance(output := item.get("output"), str):
+            return text  # the store refuses what is still too long, saying why
+        keep = max(0, len(output) - (len(text) - room) - 200)  # JSON escapes: see below
+        while True:
+            cut = len(output) - keep
+            short = (output[:keep // 2] + f"\n[... {cut:,} characters of this tool output "
+                     "omitted: over the memory store's max_content ...]\n"
+                     + output[len(output) - keep // 2:])
+            text = _dumps({**item, "output": short})
+            if len(text) <= room or keep == 0:
+                return text
+            keep = max(0, keep - (len(text) - room) - 200)  # escapes took more room
 
     async def pop_item(self) -> Any:
         recs = self._records()
@@ -217,3 +238,14 @@ class MemorySession:
         ids = [r.id for r in self._records()]
         if ids:
             self.store.revoke(self.scope, ids, reason="agents session cleared")
+
+
+def _dumps(value: Any) -> str:
+    """JSON as UTF-8 text; with escapes only where a string holds a lone surrogate (a
+    tool's bytes decoded with surrogateescape), which has no UTF-8 form to store."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, default=str)
+    return text

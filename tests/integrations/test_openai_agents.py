@@ -157,3 +157,37 @@ def test_memory_session_redacts_secrets_quoted_inside_items(tmp_path: Path) -> N
         p.read_bytes() for p in tmp_path.glob("mem.db*") if p.is_file())
     for secret in secrets:
         assert secret not in json.dumps(got) and secret.encode() not in data
+
+
+def test_memory_session_keeps_a_huge_tool_output_as_its_head_and_tail(tmp_path: Path) -> None:
+    # an item over the store's max_content (200,000 characters) made add_items raise, so a
+    # run whose tool printed a large file failed once the model had answered; and items
+    # were JSON with ensure_ascii, so 50,000 characters of CJK text (300,000 escaped) did too
+    store = MemoryStore(f"sqlite:///{tmp_path / 'mem.db'}", vectors=tmp_path / "vec",
+                        embedder=HashingEmbedder(64))
+    session = MemorySession(store, Scope(tenant="acme", user="u1", session="s1"))
+    log = "".join(f"line {i}: ok\n" for i in range(30_000))  # ~380,000 characters
+    cjk = "日志条目正常" * 10_000
+    asyncio.run(session.add_items([
+        {"role": "user", "content": "run the tests"},
+        {"type": "function_call_output", "call_id": "c1", "output": log},
+        {"type": "function_call_output", "call_id": "c2", "output": cjk}]))
+    user, big, wide = asyncio.run(session.get_items())
+    store.close()
+    assert user == {"role": "user", "content": "run the tests"}
+    assert wide["output"] == cjk  # whole: stored as UTF-8 text, not \\u escapes
+    out = big["output"]
+    assert big["call_id"] == "c1" and len(out) < 200_000
+    assert out.startswith("line 0: ok\n") and out.endswith("line 29999: ok\n")
+    assert "characters of this tool output omitted" in out
+
+
+def test_memory_session_stores_a_tool_output_holding_a_lone_surrogate(tmp_path: Path) -> None:
+    store = MemoryStore(f"sqlite:///{tmp_path / 'mem.db'}", vectors=tmp_path / "vec",
+                        embedder=HashingEmbedder(64))
+    session = MemorySession(store, Scope(tenant="acme", user="u1", session="s1"))
+    raw = b"caf\xe9 ok".decode("utf-8", "surrogateescape")  # a Latin-1 byte from a tool
+    item = {"type": "function_call_output", "call_id": "c1", "output": raw}
+    asyncio.run(session.add_items([item]))
+    assert asyncio.run(session.get_items()) == [item]
+    store.close()
