@@ -219,6 +219,9 @@ class MemoryStore(MemoryView):
                    ) -> list[MemoryRecord]:
         """Write several memories in one transaction; items are texts or ``write`` kwargs."""
         scope = check_scope(scope)
+        if isinstance(items, (str, bytes, Mapping)):  # one item would read as its parts
+            raise UserError(f"write_many takes a list of texts or write kwargs, got one "
+                            f"{type(items).__name__}; wrap it in a list, or call write()")
         now = self.clock()
         prepared = [prepare(scope, it, now, secrets=self.redact_secrets, pii=self.redact_pii,
                             max_content=self.max_content) for it in items]

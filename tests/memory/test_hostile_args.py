@@ -60,3 +60,11 @@ def test_meta_that_is_not_a_mapping_is_a_user_error(store: MemoryStore, meta: An
     with pytest.raises(UserError, match="meta must be a mapping"):
         store.write(A, "deploy on friday", meta=meta)
     assert store.list(A) == []
+
+
+@pytest.mark.parametrize("items", ["hello", {"content": "hello"}], ids=["str", "dict"])
+def test_write_many_refuses_one_item_given_bare(store: MemoryStore, items: Any) -> None:
+    # a str was written as one record per character, a dict as one record per key
+    with pytest.raises(UserError, match="write_many takes a list"):
+        store.write_many(A, items)
+    assert store.list(A) == []
