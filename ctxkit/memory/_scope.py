@@ -7,6 +7,7 @@ nothing of SQL or vectors: the store builds these from its rows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -32,6 +33,26 @@ def _check_id(what: str, value: object, *, optional: bool = False) -> None:
         raise UserError(f"Scope.{what} {value[:40]!r} must be at most {_MAX_ID} printable "
                         "characters")
     check_text(f"Scope.{what}", value)
+
+
+def check_whole(what: str, value: object, low: int = 1) -> None:
+    """Refuse anything but a whole number >= ``low`` (a bool or ``2.5`` too)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"{what} must be a whole number >= {low}, got {value!r}")
+
+
+def check_number(what: str, value: object, hint: str = "") -> None:
+    """Refuse anything but a finite number (NaN would compare false and match nothing)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):
+        raise UserError(f"{what} must be {hint or 'a finite number'}, got {value!r}")
+
+
+def check_names(what: str, value: object) -> None:
+    """Refuse a bare str where a list of names is meant (it would read as its letters)."""
+    if value is not None and (not isinstance(value, (list, tuple, set, frozenset)) or
+                              not all(isinstance(v, str) for v in value)):
+        raise UserError(f"{what} must be a list of names ({what}=['fact']), got {value!r}")
 
 
 def check_text(what: str, value: str) -> None:

@@ -23,8 +23,11 @@ from ._scope import (
     MemoryLink,
     MemoryRecord,
     Scope,
+    check_names,
+    check_number,
     check_scope,
     check_text,
+    check_whole,
 )
 from ._search import SearchParams, hybrid
 from ._visibility import successors, to_record, visible
@@ -67,8 +70,9 @@ class MemoryView:
         if not isinstance(query, str):
             raise UserError(f"search query must be str, got {type(query).__name__}")
         check_text("search query", query)
-        if k < 1:
-            raise UserError(f"k must be >= 1, got {k}")
+        check_whole("k", k)
+        check_number("min_score", min_score)
+        check_names("kinds", kinds)
         _check_tier(tier)
         st = self._store
         # a query is user text: a secret pasted into a turn must not reach the store, and
@@ -118,8 +122,8 @@ class MemoryView:
         if not isinstance(query, str):
             raise UserError(f"recall query must be str, got {type(query).__name__}")
         check_text("recall query", query)
-        if k < 1:
-            raise UserError(f"k must be >= 1, got {k}")
+        check_whole("k", k)
+        check_number("min_score", min_score)
         if parts is not None and not isinstance(parts, QueryParts):
             raise UserError(f"parts must be a QueryParts, got {type(parts).__name__}")
         _check_tier(tier)
@@ -172,6 +176,9 @@ class MemoryView:
         """
         scope = check_scope(scope)
         _check_tier(tier)
+        check_names("kinds", kinds)
+        if limit is not None:
+            check_whole("limit", limit, 0)
         t = self._t()
         with self._store.session(scope) as db:
             q = select(RecordRow)
@@ -256,6 +263,8 @@ class MemoryView:
               limit: int | None = None) -> builtins.list[AuditEntry]:
         """The audit log of ``scope`` (or of one record): who wrote, read, revoked it, why."""
         scope = check_scope(scope)
+        if limit is not None:
+            check_whole("limit", limit, 0)
         t = self._t()
         with self._store.session(scope) as db:
             q = select(AuditRow).where(AuditRow.at <= t)

@@ -68,3 +68,35 @@ def test_write_many_refuses_one_item_given_bare(store: MemoryStore, items: Any) 
     with pytest.raises(UserError, match="write_many takes a list"):
         store.write_many(A, items)
     assert store.list(A) == []
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"k": "5"}, "k must be a whole number"), ({"k": 2.5}, "k must be a whole number"),
+    ({"k": None}, "k must be a whole number"), ({"k": True}, "k must be a whole number"),
+    ({"min_score": "high"}, "min_score must be a finite number"),
+    ({"min_score": float("nan")}, "min_score must be a finite number"),
+    ({"kinds": "fact"}, "kinds must be a list"),
+], ids=["k str", "k float", "k None", "k bool", "min_score str", "min_score nan", "kinds str"])
+def test_search_and_recall_refuse_arguments_of_the_wrong_type(
+        store: MemoryStore, kw: dict[str, Any], match: str) -> None:
+    # k="5" and min_score="high" raised TypeError from a comparison, k=2.5 from a slice;
+    # min_score=nan and kinds="fact" (read as the kinds 'f', 'a', 'c', 't') found nothing
+    store.write(A, "prefers pytest", tier="semantic", kind="fact")
+    for read in (store.search,) if "kinds" in kw else (store.search, store.recall):
+        with pytest.raises(UserError, match=match):
+            read(A, "pytest", **kw)
+    assert [h.record.kind for h in store.search(A, "pytest", kinds=["fact"])] == ["fact"]
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda s: s.list(A, kinds="fact"), "kinds must be a list"),
+    (lambda s: s.list(A, limit=-1), "limit must be a whole number"),
+    (lambda s: s.list(A, limit="10"), "limit must be a whole number"),
+    (lambda s: s.audit(A, limit=-1), "limit must be a whole number"),
+], ids=["list kinds str", "list limit -1", "list limit str", "audit limit -1"])
+def test_list_and_audit_refuse_arguments_of_the_wrong_type(
+        store: MemoryStore, call: Any, match: str) -> None:
+    # limit=-1 returned everything, kinds="fact" nothing
+    store.write(A, "prefers pytest", tier="semantic", kind="fact")
+    with pytest.raises(UserError, match=match):
+        call(store)
