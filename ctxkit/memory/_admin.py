@@ -17,7 +17,7 @@ from .._errors import StoreError, UserError
 from ._links import revoke_links
 from ._models import DerivationRow, RecordRow
 from ._redact import redact_value
-from ._scope import SOURCES, MemoryRecord, Scope, check_scope
+from ._scope import SOURCES, MemoryRecord, Scope, check_number, check_scope
 from ._visibility import to_record
 from ._write import audit
 
@@ -46,6 +46,15 @@ def revoke(self: MemoryStore, scope: Scope, ids: Sequence[str] | str | None = No
         raise UserError("revoke needs reason='...': it is kept in the audit log")
     if isinstance(ids, str):
         ids = [ids]
+    if ids is not None and (not isinstance(ids, (list, tuple, set, frozenset)) or
+                            not all(isinstance(i, str) for i in ids)):
+        raise UserError(f"ids must be a record id or a list of them, got {ids!r}")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None:  # NaN or a str would match no record and revoke nothing
+            check_number(name, value, "unix seconds (a finite number)")
+    if since is not None and until is not None and since > until:
+        raise UserError(f"since is after until ({since} > {until}), so no record is in "
+                        "that window; swap them")
     if ids is None and source is None and source_ref is None and session is None \
             and since is None and until is None:
         raise UserError("revoke needs a filter: ids, source, source_ref, session, since or "
