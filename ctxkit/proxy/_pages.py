@@ -2,7 +2,8 @@
 (the records as JSON) and ``/metrics`` (Prometheus text).
 
 Owns their rendering from the recorder's snapshot. Each page first waits (briefly) for the
-recorder to catch up, so a client that has just received a reply sees its record. The HTML
+recorder to catch up, so a client that has just received a reply sees its record; replies
+still streaming are not waited for. The HTML
 is ``ctxkit.report``'s page, reloading itself every few seconds. Knows nothing of
 forwarding.
 """
@@ -19,7 +20,7 @@ from ._recorder import Recorder
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 REFRESH_S = 5
-WAIT_S = 5.0  # a page waits this long at most for the calls still being recorded
+WAIT_S = 5.0  # a page waits this long at most for ended replies still being recorded
 PROM = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -28,7 +29,7 @@ class Pages:
         self.recorder = recorder
 
     async def serve(self, path: str, scope: MutableMapping[str, Any], send: Send) -> None:
-        await asyncio.to_thread(self.recorder.wait_idle, WAIT_S)
+        await asyncio.to_thread(self.recorder.wait_recorded, WAIT_S)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if path in ("/ctxkit", "/ctxkit/"):
             body = await asyncio.to_thread(self.html, query.get("session", [None])[0])

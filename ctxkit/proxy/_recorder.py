@@ -61,6 +61,8 @@ class Recorder:
         self._idle = threading.Condition()
         self._outstanding = 0
         self._open = 0
+        self._num_submitted = 0  # jobs queued, and jobs done: the worker runs them in order
+        self._num_done = 0
         self._counts: dict[str, Any] = {}
         self._thread = threading.Thread(target=self._work, name="ctxkit-proxy-recorder",
                                         daemon=True)
@@ -128,6 +130,19 @@ class Recorder:
                 self._idle.wait(left)
         return True
 
+    def wait_recorded(self, timeout: float = 5.0) -> bool:
+        """Block until every reply that has ended so far is recorded (calls still
+        streaming are not waited for: they may run for minutes); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            target = self._num_submitted
+            while self._num_done < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
     def snapshot(self) -> tuple[list[CallRecord], dict[str, float], int]:
         with self.lock:
             return list(self.records), dict(self.counters), len(self.sessions.live)
@@ -141,6 +156,7 @@ class Recorder:
     def _submit(self, job: Callable[[], None]) -> None:
         with self._idle:
             self._outstanding += 1
+            self._num_submitted += 1
         self._queue.put(job)
 
     def _work(self) -> None:
@@ -152,6 +168,7 @@ class Recorder:
             finally:
                 with self._idle:
                     self._outstanding -= 1
+                    self._num_done += 1
                     self._idle.notify_all()
 
     def _bump(self, key: str, by: float = 1) -> None:

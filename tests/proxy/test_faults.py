@@ -152,3 +152,30 @@ def test_a_client_too_slow_to_send_its_body_gets_408(make_proxy: Callable[..., P
             data += chunk
     assert data.startswith(b"HTTP/1.1 408")
     assert b"took over 0.3 s to arrive" in data
+
+
+def test_pages_answer_while_a_reply_is_still_streaming(fake: FakeServer, proxy: Proxy) -> None:
+    # the pages waited for every call begun to be recorded, streams still running too: with
+    # any agent mid-reply, each /metrics scrape and page load waited out its 5 s. They now
+    # wait only for replies that have ended (which they still show, see test_records)
+    fake.reply(text="a long answer " * 20)
+    fake.inject(Fault("stall", after=3, delay=4.0))  # the stream pauses after 3 events
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True, "messages": ASK}
+    started = threading.Event()
+
+    def stream() -> None:
+        with httpx.stream("POST", proxy.url + "/v1/messages", json=body,
+                          headers=ANTHROPIC_HEADERS, timeout=60) as r:
+            for _ in r.iter_raw():
+                started.set()
+
+    th = threading.Thread(target=stream)
+    th.start()
+    assert started.wait(30)
+    metrics = get(proxy, "/metrics")
+    streaming = th.is_alive()  # the page came back before the stream ended
+    th.join()
+    assert metrics.status_code == 200 and "ctxkit_proxy_sessions" in metrics.text
+    assert streaming
+    (record,) = proxy.records()
+    assert record.ok  # and the stream, once ended, is recorded as usual
