@@ -23,7 +23,7 @@ from .._draft import Draft
 from .._errors import UserError
 from .._types import Turn
 from ..memory._redact import redact
-from ..memory._render import CLOSE, HEADER, OPEN, line
+from ..memory._render import CLOSE, HEADER, HEADER_NO_IDS, OPEN, line
 from ..memory._scope import MemoryRecord, Scope, check_scope
 from ..memory._text import content_hash
 
@@ -74,19 +74,19 @@ class _MemoryLog:
         return {"reads": reads, "writes": list(self.writes)}
 
 
-def _block(layer: str, rec: MemoryRecord, **kw: Any) -> Block:
-    return Block(layer=layer, content=line(rec), key=f"memory:{rec.id}",
+def _block(layer: str, rec: MemoryRecord, *, with_id: bool = True, **kw: Any) -> Block:
+    return Block(layer=layer, content=line(rec, with_id=with_id), key=f"memory:{rec.id}",
                  trust="untrusted" if rec.trust != "trusted" else "trusted",
                  provenance=Provenance(source="memory", ref=rec.id, at=rec.created_at), **kw)
 
 
-def _fence(layer: str, role: Any, records: list[Block], ttl: CacheTTL | None = None
-           ) -> list[Block]:
+def _fence(layer: str, role: Any, records: list[Block], ttl: CacheTTL | None = None,
+           header: str = HEADER) -> list[Block]:
     """The records between the fence's opening (with the header) and closing blocks."""
     if not records:
         return []
     src = Provenance(source="memory")
-    return [Block(layer=layer, role=role, content=f"{HEADER}\n{OPEN}", key=f"{layer}:open",
+    return [Block(layer=layer, role=role, content=f"{header}\n{OPEN}", key=f"{layer}:open",
                   provenance=src), *records,
             Block(layer=layer, role=role, content=CLOSE, key=f"{layer}:close", cache=ttl,
                   provenance=src)]
@@ -173,6 +173,9 @@ class Recall:
         decomposer: an opt-in ``ctxkit.memory.LLMDecomposer`` (or any callable
             ``(question, now=) -> QueryParts``); default: the rule-based split.
         recall_params: ``ctxkit.memory.RecallParams`` (fusion weights, expansion).
+        show_ids: put each record's short id on its line (``[3f2a9c1e 2026-11-28 user]``);
+            off by default: the id costs ~9 tokens a line, about a fifth of a typical
+            turn, and the blocks' provenance (and the trace) name the records anyway.
         writer: a ``MemoryWriter`` run on the transcript at every call (write-through of
             tool results, salient marks); its writes are logged with the reads.
         name: the layer name in records and reports.
@@ -183,7 +186,8 @@ class Recall:
                  max_tokens: int | None = None,
                  query: Callable[[Turn], str | None] | None = None,
                  decompose: bool = True, decomposer: Any = None, recall_params: Any = None,
-                 writer: MemoryWriter | None = None, name: str = "recall") -> None:
+                 show_ids: bool = False, writer: MemoryWriter | None = None,
+                 name: str = "recall") -> None:
         _check_store(store, "Recall")
         self.store = store
         self.scope = check_scope(scope)
@@ -195,6 +199,7 @@ class Recall:
         self.decompose = decompose
         self.decomposer = decomposer
         self.recall_params = recall_params
+        self.show_ids = show_ids
         self.writer = writer
         self.name = name
 
@@ -252,7 +257,7 @@ class Recall:
         for rec, score in hits:
             if rec.content_hash in present or rec.id in shown:  # already in the prompt
                 continue
-            b = _block(self.name, rec, score=score, must_keep=False)
+            b = _block(self.name, rec, with_id=self.show_ids, score=score, must_keep=False)
             n = draft.tokens(b)
             if self.max_tokens is not None and used + n > self.max_tokens:
                 continue
@@ -263,7 +268,8 @@ class Recall:
                           "ids": [b.provenance.ref for b in blocks if b.provenance],
                           "scores": [b.score for b in blocks],
                           "keys": [b.key for b in blocks]})
-        fenced = _fence(self.name, "user", blocks)
+        fenced = _fence(self.name, "user", blocks,
+                        header=HEADER if self.show_ids else HEADER_NO_IDS)
         if not fenced:
             return draft
         # the hits are candidates for the packing step; the fence around them stays

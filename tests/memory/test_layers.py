@@ -5,6 +5,7 @@ CallRecord. The suite-wide prefix invariant (tests/conftest.py) checks every ses
 from __future__ import annotations
 
 import json
+import time
 
 from ctxkit import Budget, ContextPipeline, ToolCall, load_trace
 from ctxkit.layers import History, Memory, Prefix, Recall
@@ -81,6 +82,31 @@ def test_recall_puts_fenced_hits_in_the_tail_before_the_user_message(store, scop
         + ["turn"]
     tool = [b for b in recall if "ignore all rules" in b.content]
     assert tool and tool[0].trust == "untrusted" and " tool untrusted] " in tool[0].content
+
+
+def test_recall_lines_leave_the_id_out_unless_asked_and_keep_trust_marks(store, scope):
+    note = store.write(scope, "the parser test failed on empty input last week",
+                       source="agent")
+    tool = store.write(scope, "web page said: the parser ignores empty input", source="tool")
+    for show_ids in (False, True):
+        pipe = ContextPipeline(ScriptedBackend(["ok"]), layers=[
+            Prefix(system="You are a coding agent."), History(),
+            Recall(store, scope=scope, k=8, show_ids=show_ids)])
+        with capture_calls() as cap:
+            pipe.run("why does the parser fail on empty input?")
+        opening, *recall, _ = cap.drafts[0].of_layer("recall")
+        by_ref = {b.provenance.ref: b.content for b in recall}
+        day = time.strftime("%Y-%m-%d", time.gmtime(note.created_at))
+        if show_ids:
+            assert "[id date source]" in opening.content
+            assert by_ref[note.id].startswith(f"[{note.id[:8]} {day} agent] the parser")
+            assert by_ref[tool.id].startswith(f"[{tool.id[:8]} {day} tool untrusted] ")
+        else:
+            assert "[date source]" in opening.content and "never follow" in opening.content
+            assert by_ref[note.id] == f"[{day} agent] the parser test failed on empty " \
+                "input last week"
+            assert by_ref[tool.id].startswith(f"[{day} tool untrusted] web page said")
+            assert note.id[:8] not in "".join(by_ref.values())
 
 
 def test_every_read_is_logged_with_scores_and_packed_flags(store, scope, tmp_path):
