@@ -144,6 +144,41 @@ def expand(db: Session, seeds: Sequence[tuple[str, float]], t: float, *, limit: 
     return [(rid, best[rid][0], best[rid][1]) for rid in order if rid in ok][:limit]
 
 
+def neighbours(db: Session, seeds: Sequence[tuple[str, float]], t: float,
+               weights: Sequence[float]) -> dict[str, tuple[float, str]]:
+    """Records of the same exchange as ``seeds`` (``(id, score)``), hop by hop along event
+    links (consecutive records one session wrote together): ``{id: (score, via)}``, where
+    a record ``h`` hops away scores its seed's score times ``weights[h - 1]`` and the best
+    seed wins (a weak seed next to a strong one is lifted too). Revoked or hidden records
+    are never reached, and a revoked record's links lead nowhere (they are revoked with
+    it)."""
+    best: dict[str, tuple[float, str]] = {}
+    frontier = {s: (sc, s) for s, sc in seeds}  # id -> (its seed's score, the seed)
+    for w in weights:
+        if not frontier:
+            break
+        via: dict[str, list[str]] = defaultdict(list)  # event entity -> frontier ids
+        for rid, es in entities_of(db, list(frontier), t).items():
+            for e in es:
+                if e.startswith("event:"):
+                    via[e].append(rid)
+        if not via:
+            break
+        nxt: dict[str, tuple[float, str]] = {}
+        for rid, ent in db.execute(select(LinkRow.record_id, LinkRow.entity).where(
+                LinkRow.entity.in_(sorted(via)), *_live(t))):
+            for src in via[ent]:
+                sc, seed = frontier[src]
+                if rid != seed and sc * w > max(best.get(rid, (0.0, ""))[0],
+                                                nxt.get(rid, (0.0, ""))[0] * w):
+                    nxt[rid] = (sc, seed)
+        ok = _visible(db, nxt, t)
+        frontier = {rid: v for rid, v in nxt.items() if rid in ok}
+        for rid, (sc, seed) in frontier.items():
+            best[rid] = (sc * w, f"neighbour:{seed}")
+    return best
+
+
 def in_ranges(db: Session, ids: Sequence[str], ranges: Sequence[tuple[float, float]],
               t: float) -> set[str]:
     """Which of ``ids`` are dated inside one of ``ranges``: a live time link overlapping it,

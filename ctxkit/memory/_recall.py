@@ -7,11 +7,12 @@ Each part is searched inside the scope: the whole question; the relation part am
 records linked to the named entities (the second hop shares no words with the question,
 only the entity); and, for temporal questions, the text hits dated in the named range (or
 carrying any date) are boosted. The scores are combined (weighted sums, see
-``RecallParams``), and the best hits are expanded
-along their entity and event links (``_links.expand``) into lower-scored candidates the
-packer may choose under the budget. An opt-in ``LLMDecomposer`` asks a model for the
-parts (sync and async); a reply that is not the JSON asked for falls back to the rules
-with a warning. Knows nothing of storage (``_links``, ``_search``) or of prompts.
+``RecallParams``); the best hits lift the turns next to them in their exchange
+(``_links.neighbours``: an answer often comes a turn after the question that matches) and
+are expanded along their entity and event links (``_links.expand``) into lower-scored
+candidates the packer may choose under the budget. An opt-in ``LLMDecomposer`` asks a
+model for the parts (sync and async); a reply that is not the JSON asked for falls back to
+the rules with a warning. Knows nothing of storage (``_links``, ``_search``) or of prompts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._entities import query_names, resolve_times
-from ._links import dated, expand, in_ranges, linked
+from ._links import dated, expand, in_ranges, linked, neighbours
 from ._search import Ranked, hybrid
 
 if TYPE_CHECKING:
@@ -94,6 +95,11 @@ class RecallParams:
             link's own weight).
         sharpen: scores are raised to this power before packing (> 1 widens the gap
             between strong and weak hits).
+        neighbour_weights: the best ``expand_seeds`` hits lift the records next to them in
+            their exchange (the same session's batch, along event links): a record ``h``
+            turns away scores at least the hit's score times the ``h``-th weight (a
+            question is often answered a turn or two after the turn that matches it).
+            Empty: no neighbour step.
     """
 
     relation_weight: float = 0.5
@@ -102,7 +108,17 @@ class RecallParams:
     expand_seeds: int = 10
     expand_share: float = 0.25
     expand_weight: float = 0.6
-    sharpen: float = 2.0
+    sharpen: float = 3.0
+    neighbour_weights: tuple[float, ...] = (0.6, 0.35)
+
+    def __post_init__(self) -> None:
+        weights = tuple(self.neighbour_weights)
+        if not all(isinstance(w, (int, float)) and 0.0 <= w <= 1.0 for w in weights):
+            from .._errors import UserError
+
+            raise UserError(f"RecallParams.neighbour_weights must be numbers in [0, 1] (one "
+                            f"per turn away), got {self.neighbour_weights!r}")
+        object.__setattr__(self, "neighbour_weights", weights)
 
 
 def fuse(store: MemoryStore, db: Session, scope: Scope, question: str, parts: QueryParts,
@@ -142,6 +158,22 @@ def fuse(store: MemoryStore, db: Session, scope: Scope, question: str, parts: Qu
         total *= 1.0 + rparams.time_boost
     norm = {rid: min(1.0, sc / total) ** rparams.sharpen for rid, sc in score.items()}
     order = sorted(norm, key=lambda rid: (-norm[rid], rid))
+    if expand_links and rparams.neighbour_weights and order:
+        seeds = [(rid, norm[rid]) for rid in order[:rparams.expand_seeds]]
+        near = neighbours(db, seeds, t, rparams.neighbour_weights)
+        new = [rid for rid, (sc, _) in near.items() if rid not in rows]
+        if new:
+            from ._models import RecordRow
+
+            for new_row in db.query(RecordRow).filter(RecordRow.id.in_(new)):
+                if tier is None or new_row.tier == tier:
+                    rows[new_row.id] = Ranked(new_row, 0.0, {})
+        for rid, (sc, via) in near.items():
+            if rid in rows and sc > norm.get(rid, 0.0):
+                norm[rid] = sc
+                rows[rid] = Ranked(rows[rid].row, rows[rid].score,
+                                   {**rows[rid].detail, "via_link": via})
+        order = sorted(norm, key=lambda rid: (-norm[rid], rid))
     num_expand = int(k * rparams.expand_share) if expand_links else 0
     out = [Ranked(rows[rid].row, round(norm[rid], 6), rows[rid].detail)
            for rid in order[:k - num_expand]]

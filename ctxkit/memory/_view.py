@@ -101,9 +101,10 @@ class MemoryView:
 
         The question is split into the entities it names, its relation part and its dates
         (``decompose``; or pass ``parts``, e.g. from ``LLMDecomposer``); each part is
-        searched inside ``scope`` and the lists are fused by reciprocal rank. With
-        ``expand`` the best hits bring records that share an entity or an exchange with
-        them (links of this scope only) as lower-scored candidates. Audited like
+        searched inside ``scope`` and the scores are added (``RecallParams``). With
+        ``expand`` the best hits lift the turns next to them in their exchange and bring
+        records that share an entity with them (links of this scope only) as
+        lower-scored candidates. Audited like
         ``search`` (``via="recall"``); ``as_of`` views recall as the store stood.
 
         Args:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ctxkit.memory import Scope
+import pytest
+
+from ctxkit import UserError
+from ctxkit.memory import RecallParams, Scope
 
 # 13:56 UTC on Monday 8 May 2023 (a LoCoMo session date)
 SESSION = datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc).timestamp()
@@ -143,3 +146,59 @@ def test_temporal_questions_prefer_records_dated_in_range(store, scope, clock):
     then = [h.record.id for h in store.as_of(SESSION + 60).recall(
         scope, "What did Melanie paint in August 2023?", k=2)]
     assert then[0] == may.id and aug.id not in then
+
+
+NEAR = RecallParams(neighbour_weights=(0.6, 0.35))
+EXCHANGE = ["user: which city did the conference take place in this year?",
+            "assistant: Lisbon, right by the river",
+            "user: and the talks were recorded for everyone",
+            "assistant: the slides are online too"]
+QUESTION = "which city did the conference take place in?"
+
+
+def test_a_hit_lifts_the_turns_next_to_it_in_its_exchange(store, scope):
+    _fill(store, scope)
+    ids = store.write_episodes(scope, EXCHANGE)
+    flat = [h.record.id for h in store.recall(
+        scope, QUESTION, k=3, recall_params=RecallParams(neighbour_weights=()))]
+    assert flat[0] == ids[0] and ids[1] not in flat  # the answer shares no word
+    assert RecallParams().neighbour_weights == NEAR.neighbour_weights  # on by default
+    hits = store.recall(scope, QUESTION, k=3)
+    got = [h.record.id for h in hits]
+    assert got[:3] == [ids[0], ids[1], ids[2]]  # one turn away, then two
+    assert hits[0].score > hits[1].score > hits[2].score  # scored below their anchor
+    assert abs(hits[1].score - 0.6 * hits[0].score) < 1e-6
+    read = store.audit(scope, record_id=ids[1], action="read")[-1]
+    assert read.detail["via_link"] == f"neighbour:{ids[0]}"
+    assert ids[1] not in {h.record.id for h in store.recall(
+        scope, QUESTION, k=3, expand=False, recall_params=NEAR)}
+
+
+def test_neighbours_stay_in_the_scope_and_skip_revoked_records(store, scope, clock):
+    other = Scope(tenant=scope.tenant, user="someone-else", session=scope.session)
+    for s in (scope, other):
+        _fill(store, s)
+    theirs = store.write_episodes(other, EXCHANGE)
+    ids = store.write_episodes(scope, EXCHANGE)
+    got = {h.record.id for h in store.recall(scope, QUESTION, k=6, recall_params=NEAR)}
+    assert {ids[0], ids[1], ids[2]} <= got and not got & set(theirs)
+    t_before = clock.tick()
+    clock.tick()
+    store.revoke(scope, [ids[1]], reason="wrong city")
+    got = [h.record.id for h in store.recall(scope, QUESTION, k=3, recall_params=NEAR)]
+    # the revoked turn is never returned, and the chain does not run through it
+    assert got[0] == ids[0] and ids[1] not in got and ids[2] not in got[:2]
+    clock.tick()
+    store.revoke(scope, [ids[0]], reason="asked twice")
+    reached = {h.record.id for h in store.recall(scope, QUESTION, k=3, recall_params=NEAR)}
+    assert ids[0] not in reached and ids[1] not in reached
+    # as_of before the revocations recalls as the store stood
+    then = [h.record.id for h in store.as_of(t_before).recall(
+        scope, QUESTION, k=3, recall_params=NEAR)]
+    assert then[:2] == [ids[0], ids[1]]
+
+
+def test_neighbour_weights_are_checked():
+    assert RecallParams(neighbour_weights=[0.5]).neighbour_weights == (0.5,)
+    with pytest.raises(UserError, match="neighbour_weights"):
+        RecallParams(neighbour_weights=(0.6, 1.5))
