@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 import weakref
 from collections import defaultdict, deque
 from typing import Any
@@ -71,10 +72,20 @@ class ContextFilter:
         # one run calls its model one call at a time and a call that raised ends its run
         self._filtered: dict[str, deque[tuple[int, float]]] = defaultdict(deque)
         self._open: dict[int, tuple[int, float]] = {}
+        self._num_started = 0
         self.hooks = _UsageHooks(self)
 
     @property
     def records(self) -> list[CallRecord]:
+        if not self._num_started and any(self._filtered.values()):
+            # no call ever started: the hooks, which carry each reply, were not passed
+            warnings.warn("ContextFilter saw model calls but none of their replies: pass "
+                          "hooks=flt.hooks to Runner.run as well as the filter", UserWarning,
+                          stacklevel=2)
+            for queue in self._filtered.values():
+                while queue:
+                    self._fail(queue.popleft(), "no reply recorded: pass hooks=flt.hooks "
+                               "to Runner.run (its on_llm_end carries the reply)")
         self.recorder.wait_idle()
         return self.recorder.snapshot()[0]
 
@@ -118,6 +129,7 @@ class ContextFilter:
         if stale is not None:  # the run called its model again without a reply to the last
             self._fail(stale, "no reply: the run called the model again")
         self._open[key] = entry = queue.popleft()
+        self._num_started += 1
         # a model call that raised ends its run with no on_llm_end: close it with the run
         weakref.finalize(context, self._abandon, key, entry)
 

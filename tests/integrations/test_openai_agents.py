@@ -191,3 +191,25 @@ def test_memory_session_stores_a_tool_output_holding_a_lone_surrogate(tmp_path: 
     asyncio.run(session.add_items([item]))
     assert asyncio.run(session.get_items()) == [item]
     store.close()
+
+
+def test_a_filter_run_without_its_hooks_says_so_and_does_not_hang(tmp_path: Path) -> None:
+    # without hooks=flt.hooks no call ever got its reply: flt.records waited out its 10 s
+    # each time and came back empty, with nothing saying why
+    async def run(fake: FakeServer, flt: ContextFilter) -> Any:
+        client = AsyncOpenAI(base_url=fake.openai_url, api_key="test", max_retries=0)
+        model = agents.OpenAIResponsesModel(model="gpt-4.1", openai_client=client)
+        agent = agents.Agent(name="coder", model=model, instructions=INSTRUCTIONS)
+        cfg = agents.RunConfig(call_model_input_filter=flt, tracing_disabled=True)
+        out = await agents.Runner.run(agent, "hello", run_config=cfg)  # no hooks
+        await client.close()
+        return out
+
+    with FakeServer() as fake:
+        flt = ContextFilter(model="gpt-4.1")
+        assert asyncio.run(run(fake, flt)).final_output == "ok"
+        with pytest.warns(UserWarning, match="hooks=flt.hooks"):
+            (record,) = flt.records
+    assert not record.ok and "hooks=flt.hooks" in (record.error or "")
+    assert record.predicted.input_tokens > 0  # the request is still analysed
+    assert flt.recorder.wait_idle(0.5)
