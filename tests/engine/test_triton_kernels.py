@@ -34,6 +34,7 @@ from ctxkit.engine.attention import reference  # noqa: E402
 from ctxkit.engine.attention.triton_decode import paged_decode  # noqa: E402
 from ctxkit.engine.attention.triton_prefill import paged_prefill  # noqa: E402
 from ctxkit.engine.models import fused  # noqa: E402
+from ctxkit.engine.models.gemv import gemv  # noqa: E402
 from ctxkit.engine.models.layers import RMSNorm, RotaryEmbedding, silu_and_mul  # noqa: E402
 
 H, KV, D, BS, NB = 4, 2, 16, 4, 40
@@ -176,6 +177,64 @@ def test_fused_rope_and_store_matches_pytorch() -> None:
     reference.store_kv(rk[keep], v[keep], ref_k, ref_v, slots[keep])
     torch.testing.assert_close(kc, ref_k)
     torch.testing.assert_close(vc, ref_v)
+
+
+@pytest.mark.parametrize("config", [(4, 32, 4, 1), (8, 64, 2, 2)])
+def test_gemv_with_fused_stages_matches_pytorch(config: tuple[int, int, int, int]) -> None:
+    """Each stage the one-token GEMV takes in (RMSNorm, bias, SiLU-and-mul, residual)
+    against the PyTorch layers; K = 96 is not a multiple of 64 (the masked loop), N = 20
+    not of 8 (the last program's rows)."""
+    gen = torch.Generator().manual_seed(config[0])
+    x = torch.randn(1, 96, generator=gen)
+    w = torch.randn(40, 96, generator=gen) / 10
+    b, r = torch.randn(40, generator=gen), torch.randn(1, 20, generator=gen)
+    norm = RMSNorm(96, 1e-6)
+    norm.weight.data = torch.randn(96, generator=gen)
+    normed = norm(x)
+    torch.testing.assert_close(gemv(x, w, config=config), x @ w.T)
+    torch.testing.assert_close(gemv(x, w, norm_weight=norm.weight, eps=1e-6, bias=b,
+                                    config=config), normed @ w.T + b)
+    torch.testing.assert_close(gemv(x, w, norm_weight=norm.weight, eps=1e-6, silu=True,
+                                    config=config), silu_and_mul(normed @ w.T))
+    torch.testing.assert_close(gemv(x, w[:20], residual=r, config=config), r + x @ w[:20].T)
+    with pytest.raises(AssertionError, match="one token"):
+        gemv(torch.randn(2, 96), w)
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "qwen3"])
+def test_one_sequence_decodes_through_the_fused_gemvs(checkpoints: dict[str, Path],
+                                                     family: str) -> None:
+    """One sequence: its one-token forwards take ``forward_one`` (four GEMVs a layer, the
+    norms and residual adds fused in; Qwen2's q/k/v bias, Qwen3's q/k norms) and give the
+    reference path's greedy tokens; a two-token forward does not take it."""
+    from ctxkit.engine import LLM, SamplingParams
+    from ctxkit.engine.models.llama import LlamaDecoderLayer
+
+    ref = LLM(str(checkpoints[family]), num_kv_blocks=64, block_size=16)
+    tri = LLM(str(checkpoints[family]), num_kv_blocks=64, block_size=16, attention="triton",
+              max_num_batched_tokens=32)
+    assert tri.runner.model.gemv_max_tokens == 1 and ref.runner.model.gemv_max_tokens == 0
+    calls: list[int] = []
+    one = LlamaDecoderLayer.forward_one
+
+    def counted(self: LlamaDecoderLayer, *a: object) -> torch.Tensor:
+        calls.append(1)
+        return one(self, *a)  # type: ignore[arg-type]
+
+    greedy = SamplingParams(temperature=0, max_tokens=5, ignore_eos=True)
+    prompt = [[7, 3, 9] * 9]
+    expected = [o.token_ids for o in ref.generate(prompt, greedy)]
+    LlamaDecoderLayer.forward_one = counted  # type: ignore[method-assign]
+    try:
+        assert not calls
+        assert [o.token_ids for o in tri.generate(prompt, greedy)] == expected
+        layers = tri.runner.model_config.num_layers
+        assert len(calls) == 4 * layers  # decode steps 2..5; the prefill took forward
+        calls.clear()
+        tri.generate([[7, 3], [9, 9]], SamplingParams(temperature=0, max_tokens=2))
+        assert not calls
+    finally:
+        LlamaDecoderLayer.forward_one = one  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("num_prompts", [2, 8])

@@ -18,12 +18,18 @@ attention. Knows nothing of the model's layout beyond those operands.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import triton
 import triton.language as tl
 
-# (rows per program, K per step, warps, pipeline stages); GEMV_CONFIG overrides per call
+# (rows per program, K per step, warps, pipeline stages): the first call of each shape on
+# a GPU times these and keeps the fastest (outside graph capture; the default inside it)
 DEFAULT_CONFIG = (8, 512, 4, 1)
+CANDIDATES = [(4, 512, 4, 1), (8, 512, 4, 1), (8, 1024, 4, 1), (16, 512, 4, 1),
+              (16, 256, 4, 2), (32, 256, 4, 2), (16, 1024, 8, 1)]
+_chosen: dict[tuple[object, ...], tuple[int, int, int, int]] = {}
 
 
 @triton.jit
@@ -100,14 +106,39 @@ def gemv(x: torch.Tensor, weight: torch.Tensor, *, norm_weight: torch.Tensor | N
     n_all, k = weight.shape
     assert x.shape[1] == k and weight.stride(1) == 1 and weight.stride(0) == k
     n = n_all // 2 if silu else n_all
-    bn, bk, warps, stages = config or DEFAULT_CONFIG
+    res = residual.contiguous() if residual is not None else None
+    args: tuple[Any, ...] = (x, weight, norm_weight, eps, silu, res, bias, n, k)
+    if config is None:
+        key = (n_all, k, x.dtype, x.device, silu, norm_weight is not None, res is not None,
+               bias is not None)
+        config = _chosen.get(key)
+        if config is None:
+            if x.device.type != "cuda" or torch.cuda.is_current_stream_capturing():
+                config = DEFAULT_CONFIG
+            else:
+                config = _chosen[key] = _fastest(args)
+    return _launch(args, config)
+
+
+def _launch(args: tuple[Any, ...], config: tuple[int, int, int, int]) -> torch.Tensor:
+    x, weight, norm_weight, eps, silu, res, bias, n, k = args
+    bn, bk, warps, stages = config
     bk = min(bk, triton.next_power_of_2(k))
     out = torch.empty((1, n), dtype=x.dtype, device=x.device)
-    res = residual.contiguous() if residual is not None else out
     _gemv_kernel[(triton.cdiv(n, bn),)](
-        x, weight, out, res, norm_weight if norm_weight is not None else x,
-        bias if bias is not None else x, n, k, eps,
-        NORM=norm_weight is not None, SILU=silu, RES=residual is not None,
+        x, weight, out, res if res is not None else out,
+        norm_weight if norm_weight is not None else x, bias if bias is not None else x,
+        n, k, eps, NORM=norm_weight is not None, SILU=silu, RES=res is not None,
         BIAS=bias is not None, EVEN=k % bk == 0, BN=bn, BK=bk, num_warps=warps,
         num_stages=stages)
     return out
+
+
+def _fastest(args: tuple[Any, ...]) -> tuple[int, int, int, int]:
+    """The candidate setting with the lowest median time (L2 flushed between calls, as
+    decode reads each weight from memory)."""
+    import triton.testing
+
+    times = [triton.testing.do_bench(lambda c=c: _launch(args, c), warmup=5, rep=25,
+                                     return_mode="median") for c in CANDIDATES]
+    return CANDIDATES[min(range(len(times)), key=times.__getitem__)]

@@ -15,6 +15,8 @@ from ..attention import Attention, AttentionMetadata
 from ..config import ModelConfig
 from .layers import RMSNorm, RotaryEmbedding, silu_and_mul
 
+GEMV_MAX_TOKENS = 1  # the fused GEMVs take one token (gemv.py); larger batches keep cuBLAS
+
 
 class LlamaAttention(nn.Module):
     def __init__(self, cfg: ModelConfig, rotary: RotaryEmbedding) -> None:
@@ -34,9 +36,15 @@ class LlamaAttention(nn.Module):
 
     def forward(self, positions: torch.Tensor, x: torch.Tensor,
                 meta: AttentionMetadata) -> torch.Tensor:
-        t = x.shape[0]
-        qkv = self.qkv_proj(x)  # [T, (H + 2KV) * D]
-        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        out: torch.Tensor = self.o_proj(self.attend(positions, self.qkv_proj(x), meta))
+        return out
+
+    def attend(self, positions: torch.Tensor, qkv: torch.Tensor,
+               meta: AttentionMetadata) -> torch.Tensor:
+        """qkv [T, (H + 2KV) * D] -> attention output [T, H * D], K/V stored."""
+        t = qkv.shape[0]
+        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size],  # type: ignore[no-untyped-call]
+                            dim=-1)
         q = q.view(t, self.num_heads, self.head_dim)  # [T, H, D]
         k = k.view(t, self.num_kv_heads, self.head_dim)  # [T, KV, D]
         v = v.view(t, self.num_kv_heads, self.head_dim)
@@ -53,10 +61,9 @@ class LlamaAttention(nn.Module):
         else:
             q, k = rotary(positions, q, k)
             self.attn.store(k, v, meta)
-        o = self.attn(q, k, v, meta)  # [T, H, D]
-        out: torch.Tensor = self.o_proj(o.reshape(t, self.q_size))  # reshape: o may be a
-        # sliced view when the pool's head size is padded
-        return out
+        o: torch.Tensor = self.attn(q, k, v, meta)  # [T, H, D]
+        return o.reshape(t, self.q_size)  # reshape: o may be a sliced view when the
+        # pool's head size is padded
 
 
 class LlamaMLP(nn.Module):
@@ -90,6 +97,23 @@ class LlamaDecoderLayer(nn.Module):
         x, residual = self.post_attention_layernorm(x, residual)
         return self.mlp(x), residual
 
+    def forward_one(self, positions: torch.Tensor, h: torch.Tensor,
+                    meta: AttentionMetadata) -> torch.Tensor:
+        """One token through four fused GEMVs around attention: h [1, hidden] (the
+        residual stream) -> the next layer's residual stream. Same math and roundings as
+        ``forward``; each norm runs in the next GEMV's prologue, each residual add in the
+        previous one's epilogue, SiLU-and-mul in gate_up's."""
+        from .gemv import gemv
+
+        attn, mlp = self.self_attn, self.mlp
+        ln1, ln2 = self.input_layernorm, self.post_attention_layernorm
+        qkv = gemv(h, attn.qkv_proj.weight, norm_weight=ln1.weight, eps=ln1.eps,
+                   bias=attn.qkv_proj.bias)
+        o = attn.attend(positions, qkv, meta)
+        h = gemv(o, attn.o_proj.weight, residual=h)
+        a = gemv(h, mlp.gate_up_proj.weight, norm_weight=ln2.weight, eps=ln2.eps, silu=True)
+        return gemv(a, mlp.down_proj.weight, residual=h)
+
 
 class LlamaForCausalLM(nn.Module):
     """Embeddings, decoder layers, final norm and the LM head (tied when configured)."""
@@ -106,11 +130,17 @@ class LlamaForCausalLM(nn.Module):
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
+        self.gemv_max_tokens = 0  # forwards of this many tokens or fewer take forward_one
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor,
                 meta: AttentionMetadata) -> torch.Tensor:
         """input_ids, positions [T] -> final hidden states [T, hidden]."""
         x = self.embed_tokens(input_ids)
+        if input_ids.shape[0] <= self.gemv_max_tokens:
+            for layer in self.layers:
+                assert isinstance(layer, LlamaDecoderLayer)
+                x = layer.forward_one(positions, x, meta)
+            return self.norm(x)  # type: ignore[no-any-return]
         residual: torch.Tensor | None = None
         for layer in self.layers:
             x, residual = layer(positions, x, residual, meta)
@@ -126,7 +156,9 @@ class LlamaForCausalLM(nn.Module):
         return [m for m in self.modules() if isinstance(m, Attention)]
 
     def use_fused_kernels(self, on: bool) -> None:
-        """Switch RMSNorm, RoPE+store and SiLU-and-mul to the fused Triton kernels."""
+        """Switch RMSNorm, RoPE+store and SiLU-and-mul to the fused Triton kernels, and
+        one-token forwards (batch-1 decode) to the fused GEMVs of ``gemv.py``."""
         for m in self.modules():
             if isinstance(m, (RMSNorm, LlamaAttention, LlamaMLP)):
                 m.fused = on
+        self.gemv_max_tokens = GEMV_MAX_TOKENS if on else 0
