@@ -15,7 +15,10 @@ from ..attention import Attention, AttentionMetadata
 from ..config import ModelConfig
 from .layers import RMSNorm, RotaryEmbedding, silu_and_mul
 
-GEMV_MAX_TOKENS = 1  # the fused GEMVs take one token (gemv.py); larger batches keep cuBLAS
+# one-token forwards on the Triton path take the fused GEMVs of gemv.py when this is 1;
+# 0 (the default) keeps cuBLAS and the small fused kernels until a GPU run shows the GEMVs
+# pay (bench/engine_gemv_ab.py; bench/RESULTS.md)
+GEMV_MAX_TOKENS = 0
 
 
 class LlamaAttention(nn.Module):
