@@ -43,6 +43,11 @@ def test_episodes_written_together_share_event_links(store, scope):
                for x in store.links(scope, i) if x.kind == "event")
 
 
+# following shared entities is opt-in (RecallParams.expand_share; off by default: it cost
+# recall on the LoCoMo dev split)
+HOPS = RecallParams(expand_share=0.25)
+
+
 def _fill(store, scope, n: int = 40) -> None:
     # filler so that entity weights are meaningful, then the two hops
     store.write_episodes(scope, [f"note {i}: the weather report number {i} was uneventful"
@@ -56,14 +61,15 @@ def test_recall_reaches_the_second_hop_through_a_shared_entity(store, scope):
     q = "What pet did Jolene adopt?"
     plain = {h.record.id for h in store.search(scope, q, k=3)}
     assert first.id in plain and second.id not in plain  # the second hop shares no word
-    hits = store.recall(scope, q, k=4)
+    hits = store.recall(scope, q, k=4, recall_params=HOPS)
     got = {h.record.id: h.score for h in hits}
     assert first.id in got and second.id in got
     assert got[second.id] < got[first.id]  # a candidate, scored below its seed
     reads = store.audit(scope, record_id=second.id, action="read")
     assert reads[-1].detail["via"] == "recall" and \
         reads[-1].detail["via_link"] == "name:seraphina"
-    assert second.id not in {h.record.id for h in store.recall(scope, q, k=4, expand=False)}
+    assert second.id not in {h.record.id for h in store.recall(
+        scope, q, k=4, expand=False, recall_params=HOPS)}
 
 
 def test_links_never_cross_users_or_tenants(store, clock):
@@ -76,13 +82,14 @@ def test_links_never_cross_users_or_tenants(store, clock):
     leaks = [store.write(s, f"Seraphina is the password hint of {s.tenant}/{s.user}")
              for s in (other_user, other_tenant)]
     own_link = store.write(mine, "Seraphina sheds her skin every month")
-    got = {h.record.id for h in store.recall(mine, "What pet did Jolene adopt?", k=10)}
+    got = {h.record.id for h in store.recall(mine, "What pet did Jolene adopt?", k=10,
+                                             recall_params=HOPS)}
     assert first.id in got and own_link.id in got
     assert not got & {r.id for r in leaks}
     # the other scopes hold their own links, and see none of mine
     assert {x.record_id for x in store.links(other_user)} & {first.id, own_link.id} == set()
     assert all(h.record.scope.user == "u1" and h.record.scope.tenant == "acme"
-               for h in store.recall(mine, "Seraphina", k=50))
+               for h in store.recall(mine, "Seraphina", k=50, recall_params=HOPS))
 
 
 def test_revocation_cascades_through_links(store, scope, clock):
@@ -90,27 +97,29 @@ def test_revocation_cascades_through_links(store, scope, clock):
     first = store.write(scope, "Jolene adopted a snake called Seraphina")
     second = store.write(scope, "Seraphina escaped into the garden shed overnight")
     q = "What pet did Jolene adopt?"
-    assert second.id in {h.record.id for h in store.recall(scope, q, k=4)}
+    assert second.id in {h.record.id for h in store.recall(scope, q, k=4, recall_params=HOPS)}
     t_before = clock.tick()
     clock.tick()
     store.revoke(scope, [second.id], reason="wrong animal")
     assert all(x.revoked_at == clock.now
                for x in store.links(scope, second.id, include_revoked=True))
     assert store.links(scope, second.id) == []
-    assert second.id not in {h.record.id for h in store.recall(scope, q, k=40)}
+    assert second.id not in {h.record.id for h in store.recall(scope, q, k=40,
+                                                               recall_params=HOPS)}
     # revoking the seed: the record it linked to is not reached through it any more
     third = store.write(scope, "Seraphina likes the warm lamp in the living room")
-    assert third.id in {h.record.id for h in store.recall(scope, q, k=4)}
+    assert third.id in {h.record.id for h in store.recall(scope, q, k=4, recall_params=HOPS)}
     clock.tick()
     store.revoke(scope, [first.id], reason="wrong person")
-    hits = store.recall(scope, q, k=4)
+    hits = store.recall(scope, q, k=4, recall_params=HOPS)
     assert first.id not in {h.record.id for h in hits}
     reached = {h.record.id for h in hits} - {h.record.id for h in store.recall(
-        scope, q, k=4, expand=False)}
+        scope, q, k=4, expand=False, recall_params=HOPS)}
     assert third.id not in reached  # nothing is reached through a revoked seed
     # as_of before the revocation recalls (and links) as the store did then
     then = store.as_of(t_before)
-    assert second.id in {h.record.id for h in then.recall(scope, q, k=4)}
+    assert second.id in {h.record.id for h in then.recall(scope, q, k=4,
+                                                          recall_params=HOPS)}
     assert {x.entity for x in then.links(scope, second.id)} >= {"name:seraphina"}
 
 
@@ -154,6 +163,15 @@ EXCHANGE = ["user: which city did the conference take place in this year?",
             "user: and the talks were recorded for everyone",
             "assistant: the slides are online too"]
 QUESTION = "which city did the conference take place in?"
+
+
+def test_entity_hops_are_off_by_default(store, scope):
+    _fill(store, scope)
+    store.write(scope, "Jolene adopted a snake called Seraphina last spring")
+    second = store.write(scope, "Seraphina escaped into the garden shed overnight")
+    assert RecallParams().expand_share == 0.0
+    assert second.id not in {h.record.id for h in store.recall(
+        scope, "What pet did Jolene adopt?", k=4)}
 
 
 def test_a_hit_lifts_the_turns_next_to_it_in_its_exchange(store, scope):
