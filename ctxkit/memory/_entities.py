@@ -141,15 +141,15 @@ def resolve_times(text: str, anchor: float) -> list[Entity]:
         return []
     now = _utc(anchor)
     out: list[Entity] = []
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(low))  # characters an earlier form's match already holds
     for form, pat in _TIME_PATTERNS:
         for m in pat.finditer(low):
-            if any(a < m.end() and m.start() < b for a, b in taken):
+            if any(taken[m.start():m.end()]):  # the match's own length, not all earlier ones
                 continue
             span = _resolve(form, m, now)
             if span is None:
                 continue
-            taken.append((m.start(), m.end()))
+            taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
             start, end, label = span
             out.append(Entity(name=label, kind="time", start=start, end=end))
     return out
