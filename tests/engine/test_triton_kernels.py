@@ -207,13 +207,12 @@ def test_one_sequence_decodes_through_the_fused_gemvs(checkpoints: dict[str, Pat
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """One sequence: its one-token forwards take ``forward_one`` (four GEMVs a layer, the
     norms and residual adds fused in; Qwen2's q/k/v bias, Qwen3's q/k norms) and give the
-    reference path's greedy tokens; a two-token forward does not take it. Off by default:
-    the engine builds without it."""
+    reference path's greedy tokens; a two-token forward does not take it. On by default;
+    ``GEMV_MAX_TOKENS = 0`` builds the engine without it."""
     from ctxkit.engine import LLM, SamplingParams
     from ctxkit.engine.models import llama
     from ctxkit.engine.models.llama import LlamaDecoderLayer
 
-    monkeypatch.setattr(llama, "GEMV_MAX_TOKENS", 1)  # the switch (off by default)
     ref = LLM(str(checkpoints[family]), num_kv_blocks=64, block_size=16)
     tri = LLM(str(checkpoints[family]), num_kv_blocks=64, block_size=16, attention="triton",
               max_num_batched_tokens=32)
@@ -239,7 +238,7 @@ def test_one_sequence_decodes_through_the_fused_gemvs(checkpoints: dict[str, Pat
         assert not calls
     finally:
         LlamaDecoderLayer.forward_one = one  # type: ignore[method-assign]
-    monkeypatch.undo()
+    monkeypatch.setattr(llama, "GEMV_MAX_TOKENS", 0)  # the switch
     assert LLM(str(checkpoints[family]), num_kv_blocks=16, block_size=16,
                attention="triton").runner.model.gemv_max_tokens == 0
 
